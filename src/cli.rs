@@ -1,0 +1,150 @@
+//! The command line: subcommands and flags, parsed once at start-up.
+//!
+//! Each flag that an operator may want to set from the environment names its variable, so
+//! `--help` documents flag, variable and default in one place. Values are checked here, so a
+//! bad flag stops the process with a clear message before anything listens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A sidecar that fills Libretto credential placeholders into jobs, and an offline mock of the
+/// Libretto API.
+#[derive(Debug, Parser)]
+#[command(name = "libretto-sidecar", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log line format; the level filter comes from RUST_LOG (default `info`).
+    #[arg(long, global = true, env = "LIBRETTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the Libretto API from memory (credentials, jobs, logs), for offline work and tests.
+    Mock(MockArgs),
+}
+
+/// Flags of `libretto-sidecar mock`.
+#[derive(Debug, Clone, Args)]
+pub struct MockArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "LIBRETTO_MOCK_LISTEN", default_value = "127.0.0.1:8788")]
+    pub listen: SocketAddr,
+
+    /// Largest request body accepted (bytes, or with a unit: 512KiB, 1MiB).
+    #[arg(long, env = "LIBRETTO_MOCK_MAX_BODY", default_value = "1MiB", value_parser = parse_size)]
+    pub max_body: usize,
+
+    /// JSON file of tenants and credentials to preload (format in README).
+    #[arg(long, env = "LIBRETTO_MOCK_FIXTURES")]
+    pub fixtures: Option<PathBuf>,
+
+    /// File holding the AES-SIV key that seals stored values (64 raw bytes or 128 hex
+    /// characters); without it a random key is made for this process.
+    #[arg(long, env = "LIBRETTO_MOCK_ENCRYPTION_KEY_FILE")]
+    pub encryption_key_file: Option<PathBuf>,
+
+    /// How long a job runs before it completes (e.g. 2s, 500ms), or `never` to keep jobs
+    /// running until cancelled.
+    #[arg(long, env = "LIBRETTO_MOCK_JOB_DURATION", default_value = "2s", value_parser = parse_job_duration)]
+    pub job_duration: JobDuration,
+
+    /// Finished jobs kept in memory; older ones are dropped first.
+    #[arg(long, env = "LIBRETTO_MOCK_MAX_JOBS", default_value_t = 10_000)]
+    pub max_jobs: usize,
+}
+
+/// How long a mock job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobDuration {
+    After(Duration),
+    Never,
+}
+
+/// Parses `never` or a humantime duration (`2s`, `500ms`, `1m`).
+pub fn parse_job_duration(text: &str) -> Result<JobDuration, String> {
+    if text.trim().eq_ignore_ascii_case("never") {
+        return Ok(JobDuration::Never);
+    }
+    parse_duration(text).map(JobDuration::After)
+}
+
+/// Parses a humantime duration such as `30s`, `250ms` or `5m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|err| format!("`{text}` is not a duration such as 30s, 250ms or 5m ({err})"))
+}
+
+/// Parses a byte size: a plain number of bytes, or a number with B, KB, KiB, MB, MiB, GB or GiB.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let number: usize = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as 1048576, 512KiB or 1MiB"))?;
+    let multiplier: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1 << 30,
+        other => {
+            return Err(format!(
+                "`{other}` is not a size unit (use B, KiB, MiB or GiB)"
+            ))
+        }
+    };
+    let size = number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("`{text}` is too large"))?;
+    if size == 0 {
+        return Err("a size must be greater than zero".into());
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("512KiB"), Ok(512 * 1024));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("1 parsec").is_err());
+        assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn job_durations() {
+        assert_eq!(parse_job_duration("never"), Ok(JobDuration::Never));
+        assert_eq!(
+            parse_job_duration("2s"),
+            Ok(JobDuration::After(Duration::from_secs(2)))
+        );
+        assert!(parse_job_duration("soon").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,17 @@
+//! libretto-sidecar: a sidecar that fills credential placeholders into Libretto jobs so secrets
+//! never pass through app code, and an in-memory mock of the Libretto API for offline work.
+//!
+//! `main.rs` only parses the command line; everything it runs lives here so tests drive the
+//! same functions.
+
+#![forbid(unsafe_code)]
+
+pub mod body;
+pub mod cli;
+pub mod clock;
+pub mod envelope;
+pub mod logging;
+pub mod seal;
+pub mod secret;
+pub mod server;
+pub mod shutdown;

@@ -1,0 +1,14 @@
+//! The `libretto-sidecar` binary: parses the command line and runs the library.
+
+use clap::Parser;
+use libretto_sidecar::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    libretto_sidecar::logging::init(cli.log_format);
+    match cli.command {
+        Command::Mock(_args) => anyhow::bail!("the mock lands with the next change"),
+    }
+    Ok(())
+}

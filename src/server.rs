@@ -1,0 +1,164 @@
+//! The HTTP serving loop shared by the mock and the sidecar.
+//!
+//! Takes a bound listener, a [`Handler`] and a shutdown future, so tests bind `127.0.0.1:0`
+//! and run the real server. Every connection speaks HTTP/1.1 or h2c (hyper-util's `auto`
+//! builder), has a header read timeout and a header size limit, and counts against a
+//! connection cap; a connection beyond the cap is answered 503 and closed. On shutdown the
+//! listener closes at once and in-flight connections get `grace` to finish.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::{debug, info_span, warn, Instrument};
+
+use crate::body::Body;
+use crate::envelope::ApiError;
+
+/// Handles one request. Implemented by the mock's router and the sidecar's proxy.
+pub trait Handler: Clone + Send + Sync + 'static {
+    fn call(&self, request: Request<Incoming>) -> impl Future<Output = Response<Body>> + Send;
+}
+
+/// The peer address of the connection a request came on, stored in its extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Limits applied to every connection.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// The largest request head accepted (HTTP/1.1 buffer, HTTP/2 header list).
+    pub max_header_bytes: usize,
+    /// Connections served at once; more are answered 503.
+    pub max_connections: usize,
+    /// How long in-flight requests may take to finish after shutdown begins.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Binds a TCP listener; port 0 picks a free port.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// The line printed on start-up, once the listener is bound.
+pub fn listening_line(listener: &TcpListener) -> std::io::Result<String> {
+    Ok(format!("listening on http://{}", listener.local_addr()?))
+}
+
+/// Serves connections from `listener` until `shutdown` resolves, then drains them.
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    handler: H,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(options.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    tokio::pin!(shutdown);
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // Accept errors (for example too many open files) are transient: back off briefly.
+                    warn!(error = %err, "Accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(stream);
+        let span = info_span!("conn", %peer);
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            debug!(parent: &span, "Connection over the cap");
+            tokio::spawn(refuse_over_capacity(io).instrument(span));
+            continue;
+        };
+        let handler = handler.clone();
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(PeerAddr(peer));
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(handler.call(request).await) }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned();
+        let watched = graceful.watch(connection);
+        tokio::spawn(
+            async move {
+                if let Err(err) = watched.await {
+                    debug!(error = %err, "Connection ended with an error");
+                }
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => debug!("All connections drained"),
+        () = tokio::time::sleep(options.shutdown_grace) => warn!("Shutdown grace elapsed with connections still open"),
+    }
+}
+
+/// Answers every request on an over-cap connection with 503 and closes it.
+async fn refuse_over_capacity(io: TokioIo<tokio::net::TcpStream>) {
+    let service = service_fn(|_request: Request<Incoming>| async {
+        let mut response = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "Too many open connections; retry shortly",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        Ok::<_, Infallible>(response)
+    });
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .keep_alive(false)
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(2));
+    if let Err(err) = http1.serve_connection(io, service).await {
+        debug!(error = %err, "Refused connection ended with an error");
+    }
+}
