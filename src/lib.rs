@@ -6,11 +6,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod body;
 pub mod cli;
 pub mod clock;
 pub mod envelope;
 pub mod logging;
+pub mod metrics;
+pub mod policy;
+pub mod scrub;
 pub mod seal;
 pub mod secret;
 pub mod server;

@@ -1,0 +1,147 @@
+//! The admin listener: liveness, readiness and Prometheus metrics for probes and scrapes.
+//!
+//! It listens apart from the proxy (`--admin-listen`) so that a cluster's probes and scrapers
+//! can reach it while the proxy stays on loopback. It serves no secret and needs no token.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::json;
+
+use crate::body::{full, Body};
+use crate::envelope::{json_response, ApiError};
+use crate::metrics::Metrics;
+use crate::server::Handler;
+
+/// Whether the sidecar is ready: prefetch finished and shutdown not begun. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Readiness {
+    warmed: Arc<AtomicBool>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    /// Starts not ready when `warming` (credentials still to prefetch), else ready.
+    pub fn new(warming: bool) -> Self {
+        Self {
+            warmed: Arc::new(AtomicBool::new(!warming)),
+            stopping: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Prefetch is done.
+    pub fn set_warmed(&self) {
+        self.warmed.store(true, Ordering::Release);
+    }
+
+    /// Shutdown has begun: never ready again.
+    pub fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.warmed.load(Ordering::Acquire) && !self.stopping.load(Ordering::Acquire)
+    }
+}
+
+/// The admin routes.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    metrics: Metrics,
+    readiness: Readiness,
+}
+
+impl Admin {
+    pub fn new(metrics: Metrics, readiness: Readiness) -> Self {
+        Self { metrics, readiness }
+    }
+
+    fn answer(&self, method: &Method, path: &str) -> Response<Body> {
+        if !matches!(path, "/healthz" | "/readyz" | "/metrics") {
+            return ApiError::not_found(
+                "Not found: the admin listener serves /healthz, /readyz and /metrics",
+            )
+            .into_response();
+        }
+        if method != Method::GET && method != Method::HEAD {
+            return ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "Use GET",
+            )
+            .into_response();
+        }
+        match path {
+            "/healthz" => json_response(StatusCode::OK, &json!({ "status": "ok" })),
+            "/readyz" if self.readiness.is_ready() => {
+                json_response(StatusCode::OK, &json!({ "status": "ready" }))
+            }
+            "/readyz" => json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({ "status": "not ready" }),
+            ),
+            _ => {
+                let mut response = Response::new(full(self.metrics.encode()));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                response
+            }
+        }
+    }
+}
+
+impl Handler for Admin {
+    async fn call(&self, request: Request<Incoming>) -> Response<Body> {
+        self.answer(request.method(), request.uri().path())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_follows_warmup_and_shutdown() {
+        let readiness = Readiness::new(true);
+        assert!(!readiness.is_ready());
+        readiness.set_warmed();
+        assert!(readiness.is_ready());
+        readiness.begin_shutdown();
+        assert!(!readiness.is_ready());
+    }
+
+    #[test]
+    fn routes() {
+        let readiness = Readiness::new(false);
+        let admin = Admin::new(Metrics::new(), readiness.clone());
+        assert_eq!(
+            admin.answer(&Method::GET, "/healthz").status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            admin.answer(&Method::GET, "/readyz").status(),
+            StatusCode::OK
+        );
+        readiness.begin_shutdown();
+        assert_eq!(
+            admin.answer(&Method::GET, "/readyz").status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            admin.answer(&Method::GET, "/metrics").status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            admin.answer(&Method::POST, "/metrics").status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            admin.answer(&Method::GET, "/nope").status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+}
