@@ -6,11 +6,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod admin;
 pub mod body;
 pub mod cli;
 pub mod clock;
 pub mod envelope;
+pub mod hardening;
+pub mod job_memory;
+pub mod known_secrets;
 pub mod logging;
 pub mod metrics;
 pub mod policy;
