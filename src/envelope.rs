@@ -72,7 +72,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: Cow<'static, str>,
     pub message: String,
-    pub data: Option<Value>,
+    /// Boxed so that `Result<_, ApiError>` stays small on the happy path.
+    pub data: Option<Box<Value>>,
     /// True only for errors a route declares itself (the sidecar's own codes).
     pub defined: bool,
 }
@@ -99,7 +100,7 @@ impl ApiError {
     }
 
     pub fn with_data(mut self, data: Value) -> Self {
-        self.data = Some(data);
+        self.data = Some(Box::new(data));
         self
     }
 
@@ -169,7 +170,7 @@ impl ApiError {
         inner.insert("status".into(), json!(self.status.as_u16()));
         inner.insert("message".into(), Value::String(self.message.clone()));
         if let Some(data) = &self.data {
-            inner.insert("data".into(), data.clone());
+            inner.insert("data".into(), (**data).clone());
         }
         json!({ "json": Value::Object(inner) })
     }
