@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod backoff;
 pub mod body;
 pub mod cli;
 pub mod clock;
