@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod envelope;
 pub mod logging;
+pub mod mock;
 pub mod seal;
 pub mod secret;
 pub mod server;
