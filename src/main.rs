@@ -8,7 +8,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     libretto_sidecar::logging::init(cli.log_format);
     match cli.command {
-        Command::Mock(_args) => anyhow::bail!("the mock lands with the next change"),
+        Command::Mock(args) => libretto_sidecar::mock::run(args).await?,
     }
     Ok(())
 }
