@@ -7,10 +7,13 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod envelope;
 pub mod logging;
+pub mod placeholder;
+pub mod rewrite;
 pub mod seal;
 pub mod secret;
 pub mod server;

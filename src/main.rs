@@ -9,6 +9,12 @@ async fn main() -> anyhow::Result<()> {
     libretto_sidecar::logging::init(cli.log_format);
     match cli.command {
         Command::Mock(_args) => anyhow::bail!("the mock lands with the next change"),
+        Command::Check(args) => {
+            let code = libretto_sidecar::check::run(&args);
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
     }
     Ok(())
 }
