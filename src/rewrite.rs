@@ -116,6 +116,8 @@ impl Scan {
 pub enum Location {
     Key,
     Value,
+    /// The value of `params` itself.
+    Params,
 }
 
 /// Why a body cannot be rewritten. Every variant names the JSON Pointer in the body; none ever
@@ -282,6 +284,14 @@ impl fmt::Display for RewriteError {
             } => write!(
                 f,
                 "Credential placeholders are not allowed in object keys (key at {path}); they are resolved only in string values inside `params`"
+            ),
+            RewriteError::NotAllowed {
+                path,
+                location: Location::Params,
+                ..
+            } => write!(
+                f,
+                "`params` itself cannot be a placeholder (at {path}); put placeholders in the string values inside it"
             ),
             RewriteError::NotAllowed {
                 path,
@@ -462,6 +472,10 @@ impl Walker {
         if !text.contains("{{") {
             return;
         }
+        let location = match zone {
+            Zone::ParamsRoot if self.scope == Scope::JobParams => Location::Params,
+            _ => Location::Value,
+        };
         match Template::parse(text) {
             Ok(template) => {
                 if template.is_verbatim() {
@@ -469,9 +483,7 @@ impl Walker {
                 }
                 let first = template.placeholders().next().cloned();
                 match first {
-                    Some(first) if !self.allowed(zone) => {
-                        self.not_allowed(Some(first), Location::Value)
-                    }
+                    Some(first) if !self.allowed(zone) => self.not_allowed(Some(first), location),
                     _ => self.scan.sites.push(Site {
                         path: self.path.clone(),
                         template,
@@ -489,7 +501,7 @@ impl Walker {
                     name,
                     pointer: None,
                 });
-                self.not_allowed(placeholder, Location::Value);
+                self.not_allowed(placeholder, location);
             }
         }
     }
