@@ -33,6 +33,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Serve the Libretto API from memory (credentials, jobs, logs), for offline work and tests.
     Mock(MockArgs),
+    /// Run the sidecar: fill credential placeholders into jobs and forward them upstream.
+    Serve(ServeArgs),
     /// Lint a jobs/create body offline: list its placeholders, report every error (exit 1).
     Check(CheckArgs),
 }
@@ -73,6 +75,66 @@ pub struct MockArgs {
     /// Finished jobs kept in memory; older ones are dropped first.
     #[arg(long, env = "LIBRETTO_MOCK_MAX_JOBS", default_value_t = 10_000)]
     pub max_jobs: usize,
+}
+
+/// Flags of `libretto-sidecar serve`. The API key is never a flag: it comes from the
+/// environment variable `LIBRETTO_API_KEY` or from `--api-key-file`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(
+        long,
+        env = "LIBRETTO_SIDECAR_LISTEN",
+        default_value = "127.0.0.1:8787"
+    )]
+    pub listen: SocketAddr,
+
+    /// Base URL of the Libretto API (http or https; a base path is allowed).
+    #[arg(
+        long,
+        env = "LIBRETTO_API_URL",
+        default_value = "https://api.libretto.sh",
+        conflicts_with = "mock"
+    )]
+    pub upstream: String,
+
+    /// Run the built-in mock in this process as the upstream, preloaded with the demo
+    /// credentials, and use the demo tenant's key.
+    #[arg(long, env = "LIBRETTO_SIDECAR_MOCK")]
+    pub mock: bool,
+
+    /// File holding the upstream API key (instead of the LIBRETTO_API_KEY variable).
+    #[arg(long, env = "LIBRETTO_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// How long an upstream call may take before the sidecar answers 504 (e.g. 30s, 500ms).
+    #[arg(long, env = "LIBRETTO_SIDECAR_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub upstream_timeout: Duration,
+
+    /// Largest request body read on the routes the sidecar looks into (bytes, or 512KiB, 1MiB).
+    #[arg(long, env = "LIBRETTO_SIDECAR_MAX_BODY", default_value = "1MiB", value_parser = parse_size)]
+    pub max_body: usize,
+
+    /// How long a fetched credential is served from the cache.
+    #[arg(long, env = "LIBRETTO_SIDECAR_CACHE_TTL", default_value = "60s", value_parser = parse_duration)]
+    pub cache_ttl: Duration,
+
+    /// How long "no such credential" is remembered.
+    #[arg(long, env = "LIBRETTO_SIDECAR_NEGATIVE_TTL", default_value = "5s", value_parser = parse_duration)]
+    pub negative_ttl: Duration,
+
+    /// Most credentials kept in the cache at once.
+    #[arg(
+        long,
+        env = "LIBRETTO_SIDECAR_CACHE_CAPACITY",
+        default_value_t = 10_000
+    )]
+    pub cache_capacity: u64,
+
+    /// Resolve placeholders in schedules/create and schedules/update when the schedule is
+    /// saved (the values are then stored upstream) instead of refusing them.
+    #[arg(long, env = "LIBRETTO_SIDECAR_RESOLVE_SCHEDULES")]
+    pub resolve_schedules: bool,
 }
 
 /// How long a mock job runs.

