@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(status.status, StatusCode::BAD_GATEWAY);
         assert_eq!(status.code, "UPSTREAM_ERROR");
         assert_eq!(
-            status.data.unwrap(),
+            *status.data.unwrap(),
             json!({"upstream_status": 500, "reason": "status"})
         );
     }

@@ -1,0 +1,426 @@
+//! A small fake Libretto upstream for the sidecar's tests, and helpers to start a sidecar.
+//!
+//! The fake counts `credentials/get` calls, records every request it receives, and can be told
+//! to fail lookups (500, garbage, slow) so the sidecar's error paths are driven over real HTTP.
+//! Everything binds `127.0.0.1:0`.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use libretto_sidecar::body::{full, Body};
+use libretto_sidecar::cache::CacheConfig;
+use libretto_sidecar::proxy::{Proxy, ProxyConfig};
+use libretto_sidecar::secret::Secret;
+use libretto_sidecar::server::{self, Handler, ServerOptions};
+use libretto_sidecar::sidecar::{ServeConfig, Sidecar, UpstreamChoice};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+/// The key the fake upstream accepts.
+pub const UPSTREAM_KEY: &str = "upstream-key-for-tests";
+
+/// How the fake answers `credentials/get`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LookupMode {
+    Normal = 0,
+    Fail500 = 1,
+    Garbage = 2,
+    /// Never answers in time (sleeps far longer than any test timeout).
+    Hang = 3,
+    Unauthorized = 4,
+}
+
+/// A request the fake received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Default)]
+struct State {
+    /// name → (id, value)
+    credentials: Mutex<Vec<(String, String, Value)>>,
+    lookups: AtomicUsize,
+    mode: AtomicU8,
+    lookup_delay_ms: AtomicU64,
+    recorded: Mutex<Vec<Recorded>>,
+    jobs: AtomicUsize,
+    release_stream: Notify,
+}
+
+/// The fake upstream. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct FakeUpstream {
+    state: Arc<State>,
+}
+
+impl FakeUpstream {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_credential(self, name: &str, id: &str, value: Value) -> Self {
+        self.state
+            .credentials
+            .lock()
+            .push((name.into(), id.into(), value));
+        self
+    }
+
+    pub fn set_mode(&self, mode: LookupMode) {
+        self.state.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    /// Delays every `credentials/get` answer, so a burst of misses overlaps one lookup.
+    pub fn set_lookup_delay(&self, delay: Duration) {
+        self.state
+            .lookup_delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub fn lookups(&self) -> usize {
+        self.state.lookups.load(Ordering::SeqCst)
+    }
+
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.state.recorded.lock().clone()
+    }
+
+    /// The recorded requests to `path` (without query).
+    pub fn recorded_at(&self, path: &str) -> Vec<Recorded> {
+        self.recorded()
+            .into_iter()
+            .filter(|r| r.path_and_query.split('?').next() == Some(path))
+            .collect()
+    }
+
+    /// Lets the `/v1/stream` answer send its second chunk.
+    pub fn release_stream(&self) {
+        self.state.release_stream.notify_one();
+    }
+
+    /// Starts the fake on `127.0.0.1:0`; returns its base URL.
+    pub async fn start(&self) -> String {
+        let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(server::serve(
+            listener,
+            self.clone(),
+            ServerOptions::default(),
+            std::future::pending(),
+        ));
+        format!("http://{addr}")
+    }
+
+    async fn credentials_get(&self, input: &Value) -> Response<Body> {
+        self.state.lookups.fetch_add(1, Ordering::SeqCst);
+        let delay = self.state.lookup_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        match self.state.mode.load(Ordering::SeqCst) {
+            1 => return envelope_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR"),
+            2 => {
+                let mut response = Response::new(full("<html>oops</html>"));
+                *response.status_mut() = StatusCode::OK;
+                return response;
+            }
+            3 => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            4 => return envelope_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            _ => {}
+        }
+        let name = input["name"].as_str().unwrap_or_default();
+        let found = self
+            .state
+            .credentials
+            .lock()
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, id, value)| (id.clone(), value.clone()));
+        match found {
+            Some((id, value)) => {
+                json_answer(StatusCode::OK, json!({"json": {"id": id, "value": value}}))
+            }
+            None => envelope_error(StatusCode::NOT_FOUND, "NOT_FOUND"),
+        }
+    }
+
+    fn credential_write(&self, verb: &str, input: &Value) -> Response<Body> {
+        let mut credentials = self.state.credentials.lock();
+        let id = input["id"].as_str().unwrap_or_default().to_owned();
+        match verb {
+            "create" | "upsert" => {
+                let name = input["name"].as_str().unwrap_or_default().to_owned();
+                let value = input
+                    .get("credentials")
+                    .or_else(|| input.get("value"))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                credentials.retain(|(n, _, _)| *n != name);
+                let new_id = format!("id-{name}");
+                credentials.push((name, new_id.clone(), value));
+                json_answer(
+                    StatusCode::OK,
+                    json!({"json": {"success": true, "credential_id": new_id, "message": "ok"}}),
+                )
+            }
+            "update" => {
+                let Some(entry) = credentials.iter_mut().find(|(_, i, _)| *i == id) else {
+                    return envelope_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+                };
+                if let Some(name) = input["name"].as_str() {
+                    entry.0 = name.to_owned();
+                }
+                if let (Some(patch), Some(stored)) =
+                    (input["credentials"].as_object(), entry.2.as_object_mut())
+                {
+                    for (key, value) in patch {
+                        stored.insert(key.clone(), value.clone());
+                    }
+                }
+                json_answer(
+                    StatusCode::OK,
+                    json!({"json": {"success": true, "message": "ok"}}),
+                )
+            }
+            "delete" => {
+                let before = credentials.len();
+                credentials.retain(|(_, i, _)| *i != id);
+                if credentials.len() == before {
+                    return envelope_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+                }
+                json_answer(
+                    StatusCode::OK,
+                    json!({"json": {"success": true, "message": "ok"}}),
+                )
+            }
+            _ => envelope_error(StatusCode::NOT_FOUND, "NOT_FOUND"),
+        }
+    }
+}
+
+impl Handler for FakeUpstream {
+    async fn call(&self, request: Request<Incoming>) -> Response<Body> {
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path().to_owned();
+        if path == "/v1/stream" {
+            return self.streaming_answer();
+        }
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        self.state.recorded.lock().push(Recorded {
+            method: parts.method.to_string(),
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map(|pq| pq.to_string())
+                .unwrap_or_default(),
+            headers: parts.headers.clone(),
+            body: bytes.clone(),
+        });
+        let authorized = parts
+            .headers
+            .get("x-api-key")
+            .is_some_and(|key| key == UPSTREAM_KEY);
+        let input: Value = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("json").cloned())
+            .unwrap_or(Value::Null);
+        let route = path.trim_start_matches("/base");
+        if route.starts_with("/v1/") && !authorized {
+            return envelope_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+        }
+        match route {
+            "/v1/credentials/get" => self.credentials_get(&input).await,
+            "/v1/credentials/create" => self.credential_write("create", &input),
+            "/v1/credentials/update" => self.credential_write("update", &input),
+            "/v1/credentials/upsert" => self.credential_write("upsert", &input),
+            "/v1/credentials/delete" => self.credential_write("delete", &input),
+            "/v1/jobs/create" | "/v1/schedules/create" | "/v1/schedules/update" => {
+                let n = self.state.jobs.fetch_add(1, Ordering::SeqCst);
+                json_answer(
+                    StatusCode::OK,
+                    json!({"json": {"success": true, "job_id": format!("job-{n}"), "status": "queued", "message": "ok"}}),
+                )
+            }
+            _ => self.echo(&parts, &bytes),
+        }
+    }
+}
+
+impl FakeUpstream {
+    /// Echoes the request as JSON, with the status asked for in `x-echo-status`, and answers
+    /// with hop-by-hop headers the sidecar must strip.
+    fn echo(&self, parts: &http::request::Parts, body: &Bytes) -> Response<Body> {
+        let status = parts
+            .headers
+            .get("x-echo-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u16>().ok())
+            .and_then(|v| StatusCode::from_u16(v).ok())
+            .unwrap_or(StatusCode::OK);
+        let headers: serde_json::Map<String, Value> = parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                )
+            })
+            .collect();
+        let mut response = json_answer(
+            status,
+            json!({
+                "method": parts.method.as_str(),
+                "path_and_query": parts.uri.path_and_query().map(|pq| pq.as_str()),
+                "headers": headers,
+                "body_len": body.len(),
+                "body_sha": format!("{:x}", sha(body)),
+            }),
+        );
+        let h = response.headers_mut();
+        h.insert("connection", HeaderValue::from_static("x-upstream-private"));
+        h.insert("x-upstream-private", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("proxy-authenticate", HeaderValue::from_static("Basic"));
+        h.insert("x-upstream-kept", HeaderValue::from_static("1"));
+        response
+    }
+
+    /// Sends `first`, then waits for [`FakeUpstream::release_stream`], then sends `second`.
+    fn streaming_answer(&self) -> Response<Body> {
+        let state = self.state.clone();
+        let stream = futures_util::stream::unfold(0u8, move |step| {
+            let state = state.clone();
+            async move {
+                match step {
+                    0 => Some((
+                        Ok::<_, libretto_sidecar::body::BoxError>(Frame::data(Bytes::from_static(
+                            b"first;",
+                        ))),
+                        1,
+                    )),
+                    1 => {
+                        state.release_stream.notified().await;
+                        Some((Ok(Frame::data(Bytes::from_static(b"second"))), 2))
+                    }
+                    _ => None,
+                }
+            }
+        });
+        let mut response = Response::new(StreamBody::new(stream).boxed());
+        response
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static("text/plain"));
+        response
+    }
+}
+
+/// A cheap content fingerprint (FNV-1a) to compare bodies without echoing them.
+pub fn sha(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x100000001b3)
+    })
+}
+
+fn json_answer(status: StatusCode, body: Value) -> Response<Body> {
+    libretto_sidecar::envelope::json_response(status, &body)
+}
+
+fn envelope_error(status: StatusCode, code: &str) -> Response<Body> {
+    json_answer(
+        status,
+        json!({"json": {"defined": false, "code": code, "status": status.as_u16(), "message": code}}),
+    )
+}
+
+/// Options for a test sidecar.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub timeout: Duration,
+    pub max_body: usize,
+    pub cache: CacheConfig,
+    pub resolve_schedules: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            max_body: 1 << 20,
+            cache: CacheConfig::default(),
+            resolve_schedules: false,
+        }
+    }
+}
+
+/// A running sidecar: its base URL and its handler (for the cache).
+pub struct Running {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub proxy: Proxy,
+}
+
+/// Starts a sidecar in front of `upstream` with the test key.
+pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Running {
+    let config = ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        upstream,
+        api_key: Some(Secret::new(UPSTREAM_KEY)),
+        upstream_timeout: options.timeout,
+        proxy: ProxyConfig {
+            max_body: options.max_body,
+            resolve_schedules: options.resolve_schedules,
+        },
+        cache: options.cache,
+    };
+    let sidecar = Sidecar::build(&config).await.unwrap();
+    let proxy = sidecar.proxy.clone();
+    let listener = server::bind(config.listen).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(sidecar.serve(listener, std::future::pending()));
+    Running {
+        url: format!("http://{addr}"),
+        addr,
+        proxy,
+    }
+}
+
+/// A fake upstream with the portal credential, and a sidecar in front of it.
+pub async fn fake_and_sidecar(options: Options) -> (FakeUpstream, Running) {
+    let fake = FakeUpstream::new().with_credential(
+        "portal-production",
+        "11111111-1111-4111-8111-111111111111",
+        json!({"username": "alice@example.com", "password": "s3cr\"et\\pa ss ü"}),
+    );
+    let url = fake.start().await;
+    let running = start_sidecar(UpstreamChoice::Url(url), options).await;
+    (fake, running)
+}
+
+/// A closed local port: bound, then released.
+pub async fn closed_port() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr
+}
