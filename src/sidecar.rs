@@ -17,6 +17,7 @@ use tracing::info;
 
 use crate::cache::{CacheConfig, CredentialCache};
 use crate::cli::ServeArgs;
+use crate::mock::{Mock, MockConfig, DEMO_FIXTURES};
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::secret::Secret;
 use crate::server::{self, ServerOptions};
@@ -189,9 +190,23 @@ impl Sidecar {
 
 /// Starts the built-in mock on a loopback port, preloaded with the demo fixtures.
 async fn start_mock() -> Result<(SocketAddr, JoinHandle<()>), StartError> {
-    Err(StartError::Mock(
-        "the built-in mock is not part of this build".into(),
-    ))
+    let mock = Mock::new(MockConfig::default());
+    mock.load_fixtures(DEMO_FIXTURES)
+        .map_err(|err| StartError::Mock(err.to_string()))?;
+    let listener = server::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|err| StartError::Mock(err.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|err| StartError::Mock(err.to_string()))?;
+    let task = tokio::spawn(server::serve(
+        listener,
+        mock,
+        ServerOptions::default(),
+        std::future::pending(),
+    ));
+    info!(%addr, "Built-in mock started");
+    Ok((addr, task))
 }
 
 /// `libretto-sidecar serve`: checks the flags, binds, prints the one `listening on` line and
