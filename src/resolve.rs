@@ -12,8 +12,12 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use futures_util::future::join_all;
 use http::HeaderValue;
+use serde_json::Value;
+use tracing::debug;
 
 use crate::cache::{CachedCredential, CredentialCache};
+use crate::placeholder::may_contain_placeholder;
+use crate::rewrite::{apply, parse_body, plan, scan, Scope};
 use crate::sidecar_error::SidecarError;
 use crate::upstream::Upstream;
 
@@ -52,8 +56,46 @@ pub async fn resolve(
     upstream: &Upstream,
     request_id: &HeaderValue,
 ) -> Result<Resolution, SidecarError> {
-    let _ = (target, cache, upstream, request_id);
-    Ok(Resolution::unchanged(bytes))
+    if !may_contain_placeholder(&bytes) {
+        return Ok(Resolution::unchanged(bytes));
+    }
+    let mut body = parse_body(&bytes)?;
+    let scope = match target {
+        Target::Job | Target::ScheduleResolved => Scope::JobParams,
+        Target::ScheduleRefused => Scope::Stored,
+    };
+    let scan = scan(&body, scope)?;
+    if scan.is_empty() {
+        return Ok(Resolution::unchanged(bytes));
+    }
+    let names = scan.credential_names();
+    debug!(
+        credentials = names.len(),
+        placeholders = scan.placeholder_count(),
+        "Resolving placeholders"
+    );
+    let found = fetch_all(&names, cache, upstream, request_id).await?;
+    let mut opened: HashMap<&str, Value> = HashMap::with_capacity(found.len());
+    for (name, credential) in &found {
+        let value = credential
+            .open()
+            .map_err(|err| SidecarError::lookup(name, err))?;
+        opened.insert(name.as_str(), value);
+    }
+    let patch = plan(&scan, &|name| opened.get(name).cloned())?;
+    drop(opened);
+    apply(&mut body, &patch)?;
+    drop(patch);
+    let rewritten = serde_json::to_vec(&body).map_err(|_| SidecarError::Serialize)?;
+    // Only the credentials a placeholder actually names are reported, in name order.
+    let credential_ids = names
+        .iter()
+        .filter_map(|name| found.get(name).map(|c| c.id().to_owned()))
+        .collect();
+    Ok(Resolution {
+        body: Bytes::from(rewritten),
+        credential_ids,
+    })
 }
 
 /// Fetches every named credential at once through the cache. Names the upstream does not know

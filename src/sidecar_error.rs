@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::cache::CacheError;
 use crate::envelope::ApiError;
+use crate::rewrite::RewriteError;
 use crate::upstream::UpstreamError;
 
 /// A request the sidecar refuses or cannot complete.
@@ -29,12 +30,12 @@ pub enum SidecarError {
     /// The request body could not be read from the client.
     #[error("request body could not be read")]
     BodyUnreadable,
-    /// A schedule body with placeholders while `--resolve-schedules` is off.
-    #[error("placeholders are not allowed in schedules")]
-    ScheduleNotAllowed { paths: Vec<String> },
-    /// The rewrite refused the body (malformed or unresolvable placeholder).
-    #[error("{0}")]
-    Rewrite(ApiError),
+    /// The rewritten body could not be serialized again.
+    #[error("rewritten body could not be serialized")]
+    Serialize,
+    /// The rewrite refused the body (malformed, misplaced or unresolvable placeholder).
+    #[error(transparent)]
+    Rewrite(#[from] RewriteError),
 }
 
 impl SidecarError {
@@ -74,17 +75,10 @@ impl SidecarError {
             Self::BodyUnreadable => {
                 ApiError::bad_request("The request body could not be read").defined()
             }
-            Self::ScheduleNotAllowed { paths } => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "PLACEHOLDER_NOT_ALLOWED",
-                "Credential placeholders are not allowed in schedules: a schedule stores its params \
-                 upstream and fires later, away from the sidecar, so they could never be filled in. \
-                 Start the sidecar with --resolve-schedules to resolve them when the schedule is saved \
-                 (the values are then stored upstream in the schedule).",
-            )
-            .defined()
-            .with_data(json!({ "paths": paths })),
-            Self::Rewrite(err) => err.clone(),
+            Self::Serialize => {
+                ApiError::internal("The rewritten request body could not be serialized").defined()
+            }
+            Self::Rewrite(err) => err.to_api_error(),
         }
     }
 }

@@ -360,6 +360,8 @@ pub struct Options {
     pub max_body: usize,
     pub cache: CacheConfig,
     pub resolve_schedules: bool,
+    /// The key the sidecar sends upstream.
+    pub key: &'static str,
 }
 
 impl Default for Options {
@@ -369,6 +371,7 @@ impl Default for Options {
             max_body: 1 << 20,
             cache: CacheConfig::default(),
             resolve_schedules: false,
+            key: UPSTREAM_KEY,
         }
     }
 }
@@ -385,7 +388,7 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
     let config = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         upstream,
-        api_key: Some(Secret::new(UPSTREAM_KEY)),
+        api_key: Some(Secret::new(options.key)),
         upstream_timeout: options.timeout,
         proxy: ProxyConfig {
             max_body: options.max_body,
