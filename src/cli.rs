@@ -89,17 +89,18 @@ pub struct ServeArgs {
     )]
     pub listen: SocketAddr,
 
-    /// Base URL of the Libretto API (http or https; a base path is allowed).
+    /// Base URL of the Libretto API (http or https; a base path is allowed). Ignored with
+    /// --mock.
     #[arg(
         long,
         env = "LIBRETTO_API_URL",
-        default_value = "https://api.libretto.sh",
-        conflicts_with = "mock"
+        default_value = "https://api.libretto.sh"
     )]
     pub upstream: String,
 
     /// Run the built-in mock in this process as the upstream, preloaded with the demo
-    /// credentials, and use the demo tenant's key.
+    /// credentials, and use the demo tenant's key. Takes precedence over --upstream (so a
+    /// LIBRETTO_API_URL set in the shell does not get in the way).
     #[arg(long, env = "LIBRETTO_SIDECAR_MOCK")]
     pub mock: bool,
 

@@ -26,6 +26,9 @@ use crate::upstream::{Upstream, UpstreamConfig, UpstreamConfigError};
 /// The environment variable the upstream API key is read from.
 pub const API_KEY_ENV: &str = "LIBRETTO_API_KEY";
 
+/// The default upstream base URL.
+pub const DEFAULT_UPSTREAM: &str = "https://api.libretto.sh";
+
 /// The API key of the mock's demo tenant.
 pub const DEMO_API_KEY: &str = "demo-api-key";
 
@@ -95,6 +98,9 @@ impl ServeConfig {
         };
         let api_key = file_key.or(env_key.filter(|key| !key.is_empty()));
         let upstream = if args.mock {
+            if args.upstream != DEFAULT_UPSTREAM {
+                tracing::warn!(upstream = %args.upstream, "Ignoring the upstream URL: --mock is on");
+            }
             UpstreamChoice::Mock
         } else {
             if api_key.is_none() {
@@ -269,17 +275,12 @@ mod tests {
     }
 
     #[test]
-    fn mock_needs_no_key_and_conflicts_with_upstream() {
+    fn mock_needs_no_key_and_wins_over_the_upstream() {
         let config = ServeConfig::from_args(&serve_args(&["--mock"]), None).unwrap();
         assert_eq!(config.upstream, UpstreamChoice::Mock);
-        assert!(Cli::try_parse_from([
-            "libretto-sidecar",
-            "serve",
-            "--mock",
-            "--upstream",
-            "http://127.0.0.1:1"
-        ])
-        .is_err());
+        let args = serve_args(&["--mock", "--upstream", "http://127.0.0.1:1"]);
+        let config = ServeConfig::from_args(&args, None).unwrap();
+        assert_eq!(config.upstream, UpstreamChoice::Mock);
     }
 
     #[test]
