@@ -18,6 +18,7 @@ pub mod job_memory;
 pub mod known_secrets;
 pub mod logging;
 pub mod metrics;
+pub mod mock;
 pub mod policy;
 pub mod scrub;
 pub mod seal;
