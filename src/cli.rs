@@ -33,6 +33,16 @@ pub enum LogFormat {
 pub enum Command {
     /// Serve the Libretto API from memory (credentials, jobs, logs), for offline work and tests.
     Mock(MockArgs),
+    /// Lint a jobs/create body offline: list its placeholders, report every error (exit 1).
+    Check(CheckArgs),
+}
+
+/// Arguments of `libretto-sidecar check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The body to check (enveloped `{"json": ...}` or bare): a file, or `-` for stdin.
+    #[arg(default_value = "-")]
+    pub input: String,
 }
 
 /// Flags of `libretto-sidecar mock`.

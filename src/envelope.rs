@@ -21,6 +21,9 @@ pub const MALFORMED_MESSAGE: &str = "Malformed request. Ensure the request body 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Issue {
     pub code: Cow<'static, str>,
+    /// The string check that failed (`uuid`, `url`, ...), as zod names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Cow<'static, str>>,
     pub message: String,
     /// Path segments from the input root (without the `json` wrapper): keys and indexes.
     pub path: Vec<Value>,
@@ -34,6 +37,21 @@ impl Issue {
     ) -> Self {
         Self {
             code: code.into(),
+            validation: None,
+            message: message.into(),
+            path,
+        }
+    }
+
+    /// A string that fails a named check, such as `uuid`.
+    pub fn invalid_string(
+        validation: &'static str,
+        message: impl Into<String>,
+        path: Vec<Value>,
+    ) -> Self {
+        Self {
+            code: "invalid_string".into(),
+            validation: Some(validation.into()),
             message: message.into(),
             path,
         }
@@ -223,8 +241,8 @@ mod tests {
 
     #[test]
     fn error_envelope_has_upstream_shape() {
-        let err = ApiError::validation(vec![Issue::new(
-            "invalid_string",
+        let err = ApiError::validation(vec![Issue::invalid_string(
+            "uuid",
             "Invalid uuid",
             vec![json!("id")],
         )]);
@@ -232,7 +250,7 @@ mod tests {
             err.to_json(),
             json!({"json": {"defined": false, "code": "BAD_REQUEST", "status": 400,
                 "message": "Input validation failed",
-                "data": {"issues": [{"code": "invalid_string", "message": "Invalid uuid", "path": ["id"]}]}}})
+                "data": {"issues": [{"code": "invalid_string", "validation": "uuid", "message": "Invalid uuid", "path": ["id"]}]}}})
         );
     }
 

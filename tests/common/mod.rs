@@ -36,7 +36,10 @@ pub struct TestClient {
 impl TestClient {
     /// A client for `base`, e.g. `http://127.0.0.1:4000`.
     pub fn new(base: impl Into<String>) -> Self {
-        Self { base: base.into(), client: Client::builder(TokioExecutor::new()).build_http() }
+        Self {
+            base: base.into(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
     }
 
     /// Sends a request with raw body bytes and the given headers.
@@ -47,11 +50,15 @@ impl TestClient {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Answer {
-        let mut builder = Request::builder().method(method).uri(format!("{}{}", self.base, path));
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        let request = builder.body(Full::new(body.into())).expect("valid test request");
+        let request = builder
+            .body(Full::new(body.into()))
+            .expect("valid test request");
         let response = tokio::time::timeout(REQUEST_TIMEOUT, self.client.request(request))
             .await
             .expect("request timed out")
@@ -64,7 +71,12 @@ impl TestClient {
             .expect("body failed")
             .to_bytes();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Answer { status, headers, bytes, json }
+        Answer {
+            status,
+            headers,
+            bytes,
+            json,
+        }
     }
 
     /// POSTs `{"json": input}` to `/v1/<route>` with an API key.

@@ -1,0 +1,203 @@
+//! Job log lines and the `logs/list` route.
+//!
+//! Each job writes a few lines over its lifecycle (queued, started, completed, failed or
+//! cancelled; `echo*` workflows also log their input). Lines are kept per tenant in the order
+//! they were written and leave with their job when it is dropped, so memory stays bounded by
+//! the job limit. `logs/list` speaks camelCase as upstream does and pages with an opaque
+//! `pageToken`, oldest line first.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::cursor;
+use super::input::Fields;
+use super::tenant::TenantId;
+use super::Mock;
+use crate::envelope::{ApiError, Issue};
+
+/// Log levels, as upstream names them.
+pub const LEVELS: &[&str] = &["info", "warn", "error"];
+
+/// One log line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    pub job_id: Uuid,
+    pub workflow: String,
+    pub level: &'static str,
+    pub message: String,
+    pub timestamp: String,
+}
+
+impl LogLine {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "jobId": self.job_id,
+            "workflow": self.workflow,
+            "level": self.level,
+            "message": self.message,
+            "timestamp": self.timestamp,
+        })
+    }
+}
+
+/// Which lines a listing wants.
+#[derive(Debug, Default, Clone)]
+pub struct LogFilter<'a> {
+    pub job_id: Option<Uuid>,
+    pub workflow: Option<&'a str>,
+    pub level: Option<&'a str>,
+}
+
+impl LogFilter<'_> {
+    fn matches(&self, line: &LogLine) -> bool {
+        self.job_id.map_or(true, |id| id == line.job_id)
+            && self.workflow.map_or(true, |w| w == line.workflow)
+            && self.level.map_or(true, |l| l == line.level)
+    }
+}
+
+/// One tenant's log lines, by sequence number.
+#[derive(Default)]
+pub struct LogStore {
+    lines: BTreeMap<u64, LogLine>,
+    by_job: HashMap<Uuid, Vec<u64>>,
+}
+
+impl LogStore {
+    pub fn push(&mut self, seq: u64, line: LogLine) {
+        self.by_job.entry(line.job_id).or_default().push(seq);
+        self.lines.insert(seq, line);
+    }
+
+    /// Forgets every line of a job.
+    pub fn remove_job(&mut self, job_id: Uuid) {
+        for seq in self.by_job.remove(&job_id).unwrap_or_default() {
+            self.lines.remove(&seq);
+        }
+    }
+
+    /// All lines of one job, oldest first.
+    pub fn of_job(&self, job_id: Uuid) -> Vec<&LogLine> {
+        self.by_job
+            .get(&job_id)
+            .map(|seqs| seqs.iter().filter_map(|seq| self.lines.get(seq)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Up to `limit` matching lines from sequence `from` on, and where the next page starts.
+    pub fn page(
+        &self,
+        filter: &LogFilter<'_>,
+        from: u64,
+        limit: usize,
+    ) -> (Vec<&LogLine>, Option<u64>) {
+        let mut matching = self
+            .lines
+            .range(from..)
+            .filter(|(_, line)| filter.matches(line));
+        let page: Vec<&LogLine> = matching
+            .by_ref()
+            .take(limit)
+            .map(|(_, line)| line)
+            .collect();
+        let next = matching.next().map(|(seq, _)| *seq);
+        (page, next)
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+}
+
+/// `logs/list`: optional `jobId`, `workflow`, `level`, `pageToken`, `limit` → `logs`,
+/// `nextPageToken`.
+pub fn list(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
+    let mut fields = Fields::new(input, true);
+    let job_id = fields.uuid("jobId", false);
+    let workflow = fields.string("workflow", false);
+    let level = fields.one_of("level", LEVELS);
+    let limit = fields.integer("limit", 1, 1000).unwrap_or(100);
+    let from = match fields.string("pageToken", false) {
+        Some(token) => cursor::decode(token).unwrap_or_else(|| {
+            fields.push(Issue::new(
+                "custom",
+                "Invalid page token",
+                vec![json!("pageToken")],
+            ));
+            0
+        }),
+        None => 0,
+    };
+    fields.finish()?;
+    let filter = LogFilter {
+        job_id,
+        workflow,
+        level,
+    };
+    let tenant = mock.tenant(tenant);
+    let tenant = tenant.lock();
+    let (page, next) = tenant
+        .logs
+        .page(&filter, from, usize::try_from(limit).unwrap_or(100));
+    Ok(json!({
+        "logs": page.into_iter().map(LogLine::to_json).collect::<Vec<_>>(),
+        "nextPageToken": next.map(cursor::encode),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(job_id: Uuid, level: &'static str) -> LogLine {
+        LogLine {
+            job_id,
+            workflow: "w".into(),
+            level,
+            message: "m".into(),
+            timestamp: "t".into(),
+        }
+    }
+
+    #[test]
+    fn pages_and_filters() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut store = LogStore::default();
+        for seq in 1..=5 {
+            store.push(seq, line(if seq % 2 == 0 { a } else { b }, "info"));
+        }
+        store.push(6, line(a, "error"));
+        let all = LogFilter::default();
+        let (page, next) = store.page(&all, 0, 4);
+        assert_eq!(page.len(), 4);
+        assert_eq!(next, Some(5));
+        let (page, next) = store.page(&all, 5, 4);
+        assert_eq!(page.len(), 2);
+        assert_eq!(next, None);
+        let only_a = LogFilter {
+            job_id: Some(a),
+            ..LogFilter::default()
+        };
+        assert_eq!(store.page(&only_a, 0, 10).0.len(), 3);
+        let errors = LogFilter {
+            level: Some("error"),
+            ..LogFilter::default()
+        };
+        assert_eq!(store.page(&errors, 0, 10).0, vec![&line(a, "error")]);
+    }
+
+    #[test]
+    fn dropping_a_job_drops_its_lines() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut store = LogStore::default();
+        store.push(1, line(a, "info"));
+        store.push(2, line(b, "info"));
+        store.remove_job(a);
+        assert_eq!(store.len(), 1);
+        assert!(store.of_job(a).is_empty());
+        assert_eq!(store.of_job(b).len(), 1);
+    }
+}

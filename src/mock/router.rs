@@ -1,0 +1,214 @@
+//! The mock's front door: the route table, the method and API-key checks, and body parsing.
+//!
+//! Every route is `POST /v1/<group>/<verb>` with a `{"json": ...}` body, as upstream. The
+//! order of checks follows upstream's: an unknown route is 404 (501 for route groups upstream
+//! has but the mock does not implement), a known route with another method is 405, a missing
+//! or empty `x-api-key` is 401, a body over the limit is 413 and a body that is not JSON is
+//! 400 malformed. Only then does a route see its input and its tenant.
+
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::Value;
+use tracing::{info, info_span, Instrument};
+use uuid::Uuid;
+
+use super::tenant::TenantId;
+use super::{credentials, jobs, logs, Mock};
+use crate::body::{read_limited, Body};
+use crate::envelope::{ok, ApiError};
+
+/// The header that carries the caller's API key.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Route groups upstream serves that the mock answers with 501.
+pub const UNIMPLEMENTED_GROUPS: &[&str] = &[
+    "webhooks",
+    "schedules",
+    "sessions",
+    "deployments",
+    "workflows",
+];
+
+/// The routes the mock serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    CredentialsCreate,
+    CredentialsList,
+    CredentialsGet,
+    CredentialsUpdate,
+    CredentialsDelete,
+    CredentialsUpsert,
+    JobsCreate,
+    JobsGet,
+    JobsList,
+    JobsCancel,
+    JobsDebugReport,
+    LogsList,
+}
+
+/// What a request path leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Route(Route),
+    NotImplemented,
+    NotFound,
+}
+
+/// Looks a path up in the route table.
+pub fn resolve(path: &str) -> Resolution {
+    let Some((group, verb)) = path
+        .strip_prefix("/v1/")
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return Resolution::NotFound;
+    };
+    if verb.is_empty() || verb.contains('/') {
+        return Resolution::NotFound;
+    }
+    let route = match (group, verb) {
+        ("credentials", "create") => Route::CredentialsCreate,
+        ("credentials", "list") => Route::CredentialsList,
+        ("credentials", "get") => Route::CredentialsGet,
+        ("credentials", "update") => Route::CredentialsUpdate,
+        ("credentials", "delete") => Route::CredentialsDelete,
+        ("credentials", "upsert") => Route::CredentialsUpsert,
+        ("jobs", "create") => Route::JobsCreate,
+        ("jobs", "get") => Route::JobsGet,
+        ("jobs", "list") => Route::JobsList,
+        ("jobs", "cancel") => Route::JobsCancel,
+        ("jobs", "debugReport") => Route::JobsDebugReport,
+        ("logs", "list") => Route::LogsList,
+        _ if UNIMPLEMENTED_GROUPS.contains(&group) => return Resolution::NotImplemented,
+        _ => return Resolution::NotFound,
+    };
+    Resolution::Route(route)
+}
+
+/// Reads the route input from a request body: the value under `json`, or `None` when the body
+/// is empty or has no `json` key.
+pub fn parse_input(bytes: &[u8]) -> Result<Option<Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    match serde_json::from_slice(bytes) {
+        Ok(Value::Object(mut map)) => Ok(map.remove("json")),
+        _ => Err(ApiError::malformed()),
+    }
+}
+
+fn method_not_allowed() -> Response<Body> {
+    let mut response = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "Method not allowed; every route takes POST",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+fn dispatch(
+    mock: &Mock,
+    route: Route,
+    tenant: &TenantId,
+    input: Option<&Value>,
+    headers: &HeaderMap,
+) -> Result<Value, ApiError> {
+    match route {
+        Route::CredentialsCreate => credentials::create(mock, tenant, input),
+        Route::CredentialsList => credentials::list(mock, tenant, input),
+        Route::CredentialsGet => credentials::get(mock, tenant, input),
+        Route::CredentialsUpdate => credentials::update(mock, tenant, input),
+        Route::CredentialsDelete => credentials::delete(mock, tenant, input),
+        Route::CredentialsUpsert => credentials::upsert(mock, tenant, input),
+        Route::JobsCreate => jobs::create(mock, tenant, input, headers),
+        Route::JobsGet => jobs::get(mock, tenant, input),
+        Route::JobsList => jobs::list(mock, tenant, input),
+        Route::JobsCancel => jobs::cancel_route(mock, tenant, input),
+        Route::JobsDebugReport => jobs::debug_report(mock, tenant, input),
+        Route::LogsList => logs::list(mock, tenant, input),
+    }
+}
+
+async fn respond(mock: &Mock, request: Request<Incoming>) -> Response<Body> {
+    let path = request.uri().path();
+    let route = match resolve(path) {
+        Resolution::Route(route) => route,
+        Resolution::NotImplemented => return ApiError::not_implemented(path).into_response(),
+        Resolution::NotFound => return ApiError::not_found("Not found").into_response(),
+    };
+    if request.method() != Method::POST {
+        return method_not_allowed();
+    }
+    let tenant = match request.headers().get(API_KEY_HEADER) {
+        Some(key) if !key.as_bytes().is_empty() => TenantId::from_api_key(key.as_bytes()),
+        _ => {
+            return ApiError::unauthorized("Missing API key; send it in the x-api-key header")
+                .into_response()
+        }
+    };
+    let (parts, body) = request.into_parts();
+    let input = match read_limited(body, mock.max_body()).await {
+        Ok(bytes) => parse_input(&bytes),
+        Err(err) => Err(err),
+    };
+    let answer =
+        input.and_then(|input| dispatch(mock, route, &tenant, input.as_ref(), &parts.headers));
+    match answer {
+        Ok(output) => ok(output),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Answers one request, logging its route and status under a fresh request id.
+pub async fn handle(mock: Mock, request: Request<Incoming>) -> Response<Body> {
+    let span = info_span!("request", request_id = %Uuid::new_v4());
+    async move {
+        let path = request.uri().path().to_string();
+        let method = request.method().clone();
+        let response = respond(&mock, request).await;
+        info!(%method, %path, status = response.status().as_u16(), "Request handled");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn route_table() {
+        assert_eq!(
+            resolve("/v1/jobs/debugReport"),
+            Resolution::Route(Route::JobsDebugReport)
+        );
+        assert_eq!(resolve("/v1/logs/list"), Resolution::Route(Route::LogsList));
+        assert_eq!(resolve("/v1/webhooks/create"), Resolution::NotImplemented);
+        assert_eq!(
+            resolve("/v1/schedules/anything"),
+            Resolution::NotImplemented
+        );
+        assert_eq!(resolve("/v1/jobs/nope"), Resolution::NotFound);
+        assert_eq!(resolve("/v1/credentials/list/"), Resolution::NotFound);
+        assert_eq!(resolve("/v2/credentials/list"), Resolution::NotFound);
+        assert_eq!(resolve("/v1/credentials"), Resolution::NotFound);
+        assert_eq!(resolve("/"), Resolution::NotFound);
+    }
+
+    #[test]
+    fn bodies() {
+        assert_eq!(parse_input(b"").unwrap(), None);
+        assert_eq!(parse_input(b"{}").unwrap(), None);
+        assert_eq!(
+            parse_input(br#"{"json": {"a": 1}, "meta": []}"#).unwrap(),
+            Some(json!({"a": 1}))
+        );
+        assert_eq!(parse_input(b"nope").unwrap_err(), ApiError::malformed());
+        assert_eq!(parse_input(b"[1]").unwrap_err(), ApiError::malformed());
+    }
+}
