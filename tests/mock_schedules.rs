@@ -371,8 +371,6 @@ async fn seconds_level_schedules_launch_jobs_and_stop_when_disabled_or_deleted()
         .client
         .call(KEY, "schedules/update", json!({"id": a, "enabled": true}))
         .await);
-    wait_for(&server, &a, "a new fire", |s| {
-        s["last_job_id"] != job_id.as_str()
-    })
-    .await;
+    let before = still_disabled["last_job_id"].clone();
+    wait_for(&server, &a, "a new fire", |s| s["last_job_id"] != before).await;
 }
