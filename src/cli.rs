@@ -75,6 +75,12 @@ pub struct MockArgs {
     /// Finished jobs kept in memory; older ones are dropped first.
     #[arg(long, env = "LIBRETTO_MOCK_MAX_JOBS", default_value_t = 10_000)]
     pub max_jobs: usize,
+
+    /// Attempts per webhook delivery, the first included; failures are retried with
+    /// jittered exponential backoff.
+    #[arg(long, env = "LIBRETTO_MOCK_WEBHOOK_ATTEMPTS", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub webhook_attempts: u32,
 }
 
 /// Flags of `libretto-sidecar serve`. The API key is never a flag: it comes from the

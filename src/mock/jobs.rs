@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use tracing::debug;
 use uuid::Uuid;
 
+use super::callbacks::{HookRequest, JobHooks};
 use super::cursor;
 use super::input::{invalid_uuid, parse_uuid, Fields};
 use super::logs::LogLine;
@@ -114,6 +115,8 @@ pub struct Job {
     pub mapped_stack: Option<String>,
     pub credential_ids: Vec<Uuid>,
     pub nonce: Option<String>,
+    /// Where its result goes when it ends (see `callbacks.rs`).
+    pub hooks: JobHooks,
 }
 
 impl Job {
@@ -262,6 +265,49 @@ fn log(tenant: &mut Tenant, job: &Job, level: &'static str, message: String) {
     );
 }
 
+/// Creates a queued job under the tenant's lock: the one way jobs are made, by `jobs/create`
+/// and by schedules alike. The caller starts its lifecycle once the lock is released.
+#[allow(clippy::too_many_arguments)]
+pub fn enqueue_job(
+    tenant: &mut Tenant,
+    tenant_id: &TenantId,
+    id: Uuid,
+    workflow: &str,
+    params: Value,
+    credential_ids: Vec<Uuid>,
+    nonce: Option<String>,
+    hooks: JobHooks,
+) -> Job {
+    let job = Job {
+        id,
+        seq: tenant.next_seq(),
+        workflow: workflow.to_string(),
+        deployment_id: stable_uuid(tenant_id, "deployment", workflow),
+        workflow_id: stable_uuid(tenant_id, "workflow", workflow),
+        params,
+        status: JobStatus::Queued,
+        created_at: clock::now_string(),
+        started_at: None,
+        completed_at: None,
+        result: None,
+        error: None,
+        mapped_stack: None,
+        credential_ids,
+        nonce,
+        hooks,
+    };
+    tenant.jobs.insert(job.clone());
+    log(tenant, &job, "info", "Job queued".to_string());
+    job
+}
+
+/// Adds a line to a job's logs, if the job is still kept.
+pub fn log_job_line(tenant: &mut Tenant, id: Uuid, level: &'static str, message: String) {
+    if let Some(job) = tenant.jobs.get(id).cloned() {
+        log(tenant, &job, level, message);
+    }
+}
+
 /// Moves a queued job to running. False when it is no longer queued (cancelled or dropped).
 pub fn start(tenant: &mut Tenant, id: Uuid) -> bool {
     let Some(job) = tenant.jobs.get_mut(id) else {
@@ -355,7 +401,7 @@ impl Mock {
     }
 
     /// Runs a new job's lifecycle on timers. Holds only a weak handle, so a dropped mock stops.
-    fn spawn_lifecycle(&self, tenant_id: TenantId, id: Uuid) {
+    pub(super) fn spawn_lifecycle(&self, tenant_id: TenantId, id: Uuid) {
         let weak = self.downgrade();
         let start_delay = self.inner.config.start_delay;
         let duration = self.inner.config.job_duration;
@@ -377,6 +423,7 @@ impl Mock {
             };
             let finished = finish(&mut mock.tenant(&tenant_id).lock(), id);
             if finished {
+                mock.job_ended(&tenant_id, id);
                 mock.record_finished(&tenant_id, id);
             }
         });
@@ -481,6 +528,7 @@ pub fn create(
     let body_reference = fields.uuid("credential_id", false);
     check_options(&mut fields);
     fields.finish()?;
+    let hook_request = HookRequest::read(input);
     let Some(workflow) = workflow else {
         return Err(ApiError::validation(Vec::new()));
     };
@@ -502,26 +550,20 @@ pub fn create(
         if !missing.is_empty() {
             return Err(JobError::UnknownCredentials(missing).into());
         }
-        let job = Job {
-            id: Uuid::new_v4(),
-            seq: tenant.next_seq(),
-            workflow: workflow.to_string(),
-            deployment_id: stable_uuid(tenant_id, "deployment", workflow),
-            workflow_id: stable_uuid(tenant_id, "workflow", workflow),
-            params: params.cloned().unwrap_or_else(|| json!({})),
-            status: JobStatus::Queued,
-            created_at: clock::now_string(),
-            started_at: None,
-            completed_at: None,
-            result: None,
-            error: None,
-            mapped_stack: None,
-            credential_ids: references,
-            nonce: nonce.map(str::to_string),
-        };
-        tenant.jobs.insert(job.clone());
-        log(&mut tenant, &job, "info", "Job queued".to_string());
-        job
+        let id = Uuid::new_v4();
+        let hooks = tenant
+            .job_hooks(id, &hook_request, None)
+            .map_err(ApiError::from)?;
+        enqueue_job(
+            &mut tenant,
+            tenant_id,
+            id,
+            workflow,
+            params.cloned().unwrap_or_else(|| json!({})),
+            references,
+            nonce.map(str::to_string),
+            hooks,
+        )
     };
     mock.spawn_lifecycle(tenant_id.clone(), job.id);
     Ok(job.created_answer())
@@ -649,6 +691,7 @@ mod tests {
             mapped_stack: None,
             credential_ids: credentials,
             nonce: Some(format!("n-{workflow}")),
+            hooks: JobHooks::default(),
         };
         let id = job.id;
         tenant.jobs.insert(job);

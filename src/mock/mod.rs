@@ -1,10 +1,12 @@
 //! An in-memory mock of the Libretto API (`libretto-sidecar mock`), for offline work and tests.
 //!
-//! It serves the credentials, jobs and logs routes with upstream's wire format (see
-//! `router.rs` for the checks every request passes), keeps every tenant apart by the SHA-256
-//! of its API key, stores credential values sealed with AES-SIV, and runs jobs on timers so
-//! a client sees them go `queued` → `running` → `completed`. Route groups upstream has but
-//! the mock does not (webhooks, schedules, sessions, deployments, workflows) answer 501.
+//! It serves the credentials, jobs, logs, webhooks and schedules routes with upstream's wire
+//! format (see `router.rs` for the checks every request passes), keeps every tenant apart by
+//! the SHA-256 of its API key, stores credential values and signing secrets sealed with
+//! AES-SIV, and runs jobs on timers so a client sees them go `queued` → `running` →
+//! `completed`. A job's end is delivered, signed, to its callback or the tenant's webhooks
+//! (`callbacks.rs`, `delivery.rs`), and schedules launch jobs on cron (`scheduler.rs`). Route
+//! groups upstream has but the mock does not (sessions, deployments, workflows) answer 501.
 //!
 //! Conventions beyond upstream's public contract, chosen by this project:
 //! - A workflow whose name starts with `fail` ends `failed` with an `error` and a
@@ -31,14 +33,21 @@
 // Route handlers return `Result<_, ApiError>`; an error is built at most once per request and
 // answered at once, so its size (the envelope's fields) costs nothing worth boxing for.
 
+mod callbacks;
 mod credentials;
+mod cron;
 mod cursor;
+mod delivery;
 mod fixtures;
 mod input;
 mod jobs;
 mod logs;
 mod router;
+mod scheduler;
+mod schedules;
+mod signature;
 mod tenant;
+mod webhooks;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -58,8 +67,16 @@ use crate::seal::{SealError, Sealer};
 use crate::secret::Secret;
 use crate::server::{self, Handler, ServerOptions};
 
+use callbacks::DeliveryTag;
+pub use cron::{next_fire_after, CronSpecError};
+use delivery::Deliverer;
+pub use delivery::DeliveryConfig;
 pub use fixtures::FixtureError;
 pub use jobs::CREDENTIAL_IDS_HEADER;
+use scheduler::SchedulerState;
+pub use signature::{
+    sign as sign_webhook, verify as verify_webhook, EVENT_TYPE_HEADER, SIGNATURE_HEADER,
+};
 use tenant::{Tenant, TenantId};
 
 /// The demo fixtures, embedded so `serve --mock` works without files.
@@ -106,6 +123,8 @@ pub struct MockConfig {
     pub sealer: Sealer,
     /// How long a job stays `queued` before it runs.
     pub start_delay: Duration,
+    /// How job results are delivered to webhooks and callbacks (attempts, backoff, bounds).
+    pub delivery: DeliveryConfig,
 }
 
 impl Default for MockConfig {
@@ -116,6 +135,7 @@ impl Default for MockConfig {
             max_jobs: 10_000,
             sealer: Sealer::random(),
             start_delay: Duration::from_millis(100),
+            delivery: DeliveryConfig::default(),
         }
     }
 }
@@ -141,6 +161,10 @@ impl MockConfig {
             job_duration: args.job_duration,
             max_jobs: args.max_jobs,
             sealer,
+            delivery: DeliveryConfig {
+                attempts: args.webhook_attempts,
+                ..DeliveryConfig::default()
+            },
             ..Self::default()
         })
     }
@@ -151,6 +175,9 @@ pub(crate) struct Inner {
     tenants: DashMap<TenantId, Arc<Mutex<Tenant>>>,
     /// Finished jobs in the order they finished, for dropping the oldest.
     finished: Mutex<VecDeque<(TenantId, Uuid)>>,
+    /// Sends job results to webhooks and callbacks.
+    deliverer: Deliverer<DeliveryTag>,
+    scheduler: SchedulerState,
 }
 
 /// The mock: a cheap handle to shared state, and the [`Handler`] that serves it.
@@ -162,7 +189,9 @@ pub struct Mock {
 impl Mock {
     pub fn new(config: MockConfig) -> Self {
         Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|weak| Inner {
+                deliverer: callbacks::deliverer(config.delivery, weak.clone()),
+                scheduler: SchedulerState::default(),
                 config,
                 tenants: DashMap::new(),
                 finished: Mutex::new(VecDeque::new()),

@@ -13,7 +13,7 @@ use tracing::{info, info_span, Instrument};
 use uuid::Uuid;
 
 use super::tenant::TenantId;
-use super::{credentials, jobs, logs, Mock};
+use super::{credentials, jobs, logs, schedules, webhooks, Mock};
 use crate::body::{read_limited, Body};
 use crate::envelope::{ok, ApiError};
 
@@ -21,13 +21,7 @@ use crate::envelope::{ok, ApiError};
 pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// Route groups upstream serves that the mock answers with 501.
-pub const UNIMPLEMENTED_GROUPS: &[&str] = &[
-    "webhooks",
-    "schedules",
-    "sessions",
-    "deployments",
-    "workflows",
-];
+pub const UNIMPLEMENTED_GROUPS: &[&str] = &["sessions", "deployments", "workflows"];
 
 /// The routes the mock serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +38,15 @@ pub enum Route {
     JobsCancel,
     JobsDebugReport,
     LogsList,
+    WebhooksCreate,
+    WebhooksList,
+    WebhooksUpdate,
+    WebhooksDelete,
+    SchedulesCreate,
+    SchedulesList,
+    SchedulesGet,
+    SchedulesUpdate,
+    SchedulesDelete,
 }
 
 /// What a request path leads to.
@@ -78,6 +81,15 @@ pub fn resolve(path: &str) -> Resolution {
         ("jobs", "cancel") => Route::JobsCancel,
         ("jobs", "debugReport") => Route::JobsDebugReport,
         ("logs", "list") => Route::LogsList,
+        ("webhooks", "create") => Route::WebhooksCreate,
+        ("webhooks", "list") => Route::WebhooksList,
+        ("webhooks", "update") => Route::WebhooksUpdate,
+        ("webhooks", "delete") => Route::WebhooksDelete,
+        ("schedules", "create") => Route::SchedulesCreate,
+        ("schedules", "list") => Route::SchedulesList,
+        ("schedules", "get") => Route::SchedulesGet,
+        ("schedules", "update") => Route::SchedulesUpdate,
+        ("schedules", "delete") => Route::SchedulesDelete,
         _ if UNIMPLEMENTED_GROUPS.contains(&group) => return Resolution::NotImplemented,
         _ => return Resolution::NotFound,
     };
@@ -129,6 +141,15 @@ fn dispatch(
         Route::JobsCancel => jobs::cancel_route(mock, tenant, input),
         Route::JobsDebugReport => jobs::debug_report(mock, tenant, input),
         Route::LogsList => logs::list(mock, tenant, input),
+        Route::WebhooksCreate => webhooks::create(mock, tenant, input),
+        Route::WebhooksList => webhooks::list(mock, tenant, input),
+        Route::WebhooksUpdate => webhooks::update(mock, tenant, input),
+        Route::WebhooksDelete => webhooks::delete(mock, tenant, input),
+        Route::SchedulesCreate => schedules::create(mock, tenant, input),
+        Route::SchedulesList => schedules::list(mock, tenant, input),
+        Route::SchedulesGet => schedules::get(mock, tenant, input),
+        Route::SchedulesUpdate => schedules::update(mock, tenant, input),
+        Route::SchedulesDelete => schedules::delete(mock, tenant, input),
     }
 }
 
@@ -188,11 +209,16 @@ mod tests {
             Resolution::Route(Route::JobsDebugReport)
         );
         assert_eq!(resolve("/v1/logs/list"), Resolution::Route(Route::LogsList));
-        assert_eq!(resolve("/v1/webhooks/create"), Resolution::NotImplemented);
         assert_eq!(
-            resolve("/v1/schedules/anything"),
-            Resolution::NotImplemented
+            resolve("/v1/webhooks/create"),
+            Resolution::Route(Route::WebhooksCreate)
         );
+        assert_eq!(
+            resolve("/v1/schedules/get"),
+            Resolution::Route(Route::SchedulesGet)
+        );
+        assert_eq!(resolve("/v1/schedules/anything"), Resolution::NotFound);
+        assert_eq!(resolve("/v1/sessions/list"), Resolution::NotImplemented);
         assert_eq!(resolve("/v1/jobs/nope"), Resolution::NotFound);
         assert_eq!(resolve("/v1/credentials/list/"), Resolution::NotFound);
         assert_eq!(resolve("/v2/credentials/list"), Resolution::NotFound);

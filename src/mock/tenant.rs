@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 use super::credentials::CredentialStore;
 use super::jobs::JobStore;
 use super::logs::LogStore;
+use super::schedules::ScheduleStore;
+use super::webhooks::WebhookStore;
 use crate::seal::Sealer;
 
 /// The hex SHA-256 of an API key.
@@ -34,15 +36,19 @@ pub struct Tenant {
     pub credentials: CredentialStore,
     pub jobs: JobStore,
     pub logs: LogStore,
+    pub webhooks: WebhookStore,
+    pub schedules: ScheduleStore,
     next_seq: u64,
 }
 
 impl Tenant {
     pub fn new(id: TenantId, sealer: Sealer) -> Self {
         Self {
-            credentials: CredentialStore::new(id, sealer),
+            credentials: CredentialStore::new(id.clone(), sealer.clone()),
             jobs: JobStore::default(),
             logs: LogStore::default(),
+            webhooks: WebhookStore::new(id, sealer),
+            schedules: ScheduleStore::default(),
             next_seq: 0,
         }
     }

@@ -1,0 +1,521 @@
+//! The mock's webhooks over real HTTP: endpoint routes and validation, signed delivery of job
+//! results to a test receiver, precedence of a job's own callback, `skip_callbacks`, inactive
+//! endpoints, retries that show in `logs/list`, and a dead receiver that never slows the API.
+
+mod common;
+mod mock_common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use libretto_sidecar::backoff::Backoff;
+use libretto_sidecar::body::{full, Body};
+use libretto_sidecar::mock::{DeliveryConfig, MockConfig};
+use libretto_sidecar::server::{self, Handler, ServerOptions};
+use mock_common::*;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+const KEY: &str = "webhooks-key";
+const OTHER: &str = "webhooks-other-key";
+const MISSING_ID: &str = "00000000-0000-4000-8000-000000000000";
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    event: String,
+    signature: String,
+    content_type: String,
+    body: Bytes,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A webhook receiver on `127.0.0.1:0`: answers 500 to its first `fail_first` requests, then
+/// 200, and keeps every request it got.
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    requests: Arc<Mutex<Vec<Received>>>,
+    failures_left: Arc<AtomicUsize>,
+}
+
+impl Handler for Receiver {
+    fn call(
+        &self,
+        request: Request<Incoming>,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send {
+        let this = self.clone();
+        async move {
+            let header = |name: &str| {
+                request
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let (event, signature, content_type) = (
+                header("x-event-type"),
+                header("x-webhook-signature"),
+                header("content-type"),
+            );
+            let body = request.into_body().collect().await.unwrap().to_bytes();
+            this.requests.lock().push(Received {
+                event,
+                signature,
+                content_type,
+                body,
+            });
+            let fail = this
+                .failures_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            let status = if fail {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::OK
+            };
+            let mut response = Response::new(full("ok"));
+            *response.status_mut() = status;
+            response
+        }
+    }
+}
+
+impl Receiver {
+    async fn start(fail_first: usize) -> Self {
+        let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let receiver = Self {
+            url,
+            requests: Arc::default(),
+            failures_left: Arc::new(AtomicUsize::new(fail_first)),
+        };
+        tokio::spawn(server::serve(
+            listener,
+            receiver.clone(),
+            ServerOptions::default(),
+            std::future::pending::<()>(),
+        ));
+        receiver
+    }
+
+    fn requests(&self) -> Vec<Received> {
+        self.requests.lock().clone()
+    }
+
+    /// Waits until `count` requests arrived; fails after [`DEADLINE`].
+    async fn wait_for(&self, count: usize) -> Vec<Received> {
+        tokio::time::timeout(DEADLINE, async {
+            loop {
+                let requests = self.requests();
+                if requests.len() >= count {
+                    return requests;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("expected {count} requests, got {:?}", self.requests()))
+    }
+}
+
+fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Fast jobs and fast retries: 20ms backoff base, 1s per attempt.
+fn config() -> MockConfig {
+    MockConfig {
+        delivery: DeliveryConfig {
+            backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(100)),
+            attempt_timeout: Duration::from_secs(1),
+            total_timeout: Duration::from_secs(4),
+            ..DeliveryConfig::default()
+        },
+        ..fast_config()
+    }
+}
+
+async fn register(server: &MockServer, key: &str, input: Value) -> Value {
+    ok(&server.client.call(key, "webhooks/create", input).await)
+}
+
+/// A short wait for deliveries that must not happen, after the ones that must have.
+async fn grace() {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn endpoint_routes_validate_and_never_list_secrets() {
+    let server = start(config()).await;
+    let bad = server
+        .client
+        .call(
+            KEY,
+            "webhooks/create",
+            json!({"url": "ftp://example.com/x"}),
+        )
+        .await;
+    assert_eq!(issues(&bad)[0]["path"], json!(["url"]));
+    let missing = server.client.call(KEY, "webhooks/create", json!({})).await;
+    assert_eq!(issues(&missing)[0]["path"], json!(["url"]));
+
+    let given = register(
+        &server,
+        KEY,
+        json!({"url": "http://127.0.0.1:9/a", "signing_secret": "given-secret", "description": "A"}),
+    )
+    .await;
+    assert_eq!(given["success"], true);
+    assert!(
+        given.get("signing_secret").is_none(),
+        "a given secret is not echoed"
+    );
+    let made = register(
+        &server,
+        KEY,
+        json!({"url": "https://hooks.example/b", "active": false}),
+    )
+    .await;
+    let made_secret = made["signing_secret"].as_str().unwrap().to_string();
+    assert!(made_secret.starts_with("whsec_") && made_secret.len() == 70);
+
+    let list = server.client.call(KEY, "webhooks/list", json!({})).await;
+    let text = String::from_utf8(list.bytes.to_vec()).unwrap();
+    assert!(!text.contains("given-secret") && !text.contains(&made_secret));
+    let endpoints = ok(&list)["webhook_endpoints"].clone();
+    assert_eq!(endpoints.as_array().unwrap().len(), 2);
+    assert_eq!(endpoints[0]["url"], "http://127.0.0.1:9/a");
+    assert_eq!(endpoints[0]["description"], "A");
+    assert_eq!(endpoints[0]["active"], true);
+    assert_eq!(endpoints[1]["active"], false);
+    assert_eq!(endpoints[1]["description"], Value::Null);
+    let keys: Vec<&String> = endpoints[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "webhook_endpoint_id",
+            "url",
+            "description",
+            "active",
+            "created_at",
+            "updated_at"
+        ]
+    );
+    let other = ok(&server.client.call(OTHER, "webhooks/list", json!({})).await);
+    assert_eq!(other["webhook_endpoints"], json!([]), "tenants are apart");
+
+    let id = given["webhook_endpoint_id"].as_str().unwrap();
+    let updated = server
+        .client
+        .call(
+            KEY,
+            "webhooks/update",
+            json!({"id": id, "active": false, "url": "http://127.0.0.1:9/c"}),
+        )
+        .await;
+    assert_eq!(ok(&updated)["success"], true);
+    let endpoints =
+        ok(&server.client.call(KEY, "webhooks/list", json!({})).await)["webhook_endpoints"].clone();
+    assert_eq!(endpoints[0]["url"], "http://127.0.0.1:9/c");
+    assert_eq!(endpoints[0]["active"], false);
+    let bad_url = server
+        .client
+        .call(KEY, "webhooks/update", json!({"id": id, "url": "nope"}))
+        .await;
+    assert_eq!(issues(&bad_url)[0]["path"], json!(["url"]));
+    let unknown = server
+        .client
+        .call(
+            KEY,
+            "webhooks/update",
+            json!({"id": MISSING_ID, "active": true}),
+        )
+        .await;
+    error(&unknown, 404, "NOT_FOUND");
+    let foreign = server
+        .client
+        .call(OTHER, "webhooks/delete", json!({"id": id}))
+        .await;
+    error(&foreign, 404, "NOT_FOUND");
+    let not_uuid = server
+        .client
+        .call(KEY, "webhooks/delete", json!({"id": "x"}))
+        .await;
+    assert_eq!(issues(&not_uuid)[0]["path"], json!(["id"]));
+    let deleted = server
+        .client
+        .call(KEY, "webhooks/delete", json!({"id": id}))
+        .await;
+    assert_eq!(ok(&deleted)["success"], true);
+    let again = server
+        .client
+        .call(KEY, "webhooks/delete", json!({"id": id}))
+        .await;
+    error(&again, 404, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn active_endpoints_get_signed_results_and_inactive_ones_nothing() {
+    let server = start(config()).await;
+    let active = Receiver::start(0).await;
+    let inactive = Receiver::start(0).await;
+    register(
+        &server,
+        KEY,
+        json!({"url": active.url, "signing_secret": "active-secret"}),
+    )
+    .await;
+    register(
+        &server,
+        KEY,
+        json!({"url": inactive.url, "signing_secret": "x", "active": false}),
+    )
+    .await;
+
+    let job_id = create_job(&server, KEY, json!({"workflow": "portal", "nonce": "n-1"})).await;
+    let received = active.wait_for(1).await;
+    let delivery = &received[0];
+    assert_eq!(delivery.event, "job.completed");
+    assert_eq!(delivery.content_type, "application/json");
+    assert_eq!(
+        delivery.signature,
+        hmac_hex("active-secret", &delivery.body)
+    );
+    let payload = delivery.json();
+    assert_eq!(payload["job_id"], job_id.as_str());
+    assert_eq!(payload["status"], "completed");
+    let job = ok(&server
+        .client
+        .call(KEY, "jobs/get", json!({"id": job_id}))
+        .await);
+    assert_eq!(payload["deployment_id"], job["deployment_id"]);
+    assert_eq!(payload["result"], job["result"]);
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false, omit_expression => true}, {
+        insta::assert_snapshot!(
+            "mock_webhooks_delivered_payload",
+            serde_json::to_string_pretty(&redact(&payload)).unwrap()
+        );
+    });
+
+    let failed_id = create_job(&server, KEY, json!({"workflow": "fail-login"})).await;
+    let received = active.wait_for(2).await;
+    let failed = &received[1];
+    assert_eq!(failed.event, "job.failed");
+    assert_eq!(failed.signature, hmac_hex("active-secret", &failed.body));
+    let payload = failed.json();
+    assert_eq!(payload["event"], "job.failed");
+    assert_eq!(payload["job_id"], failed_id.as_str());
+    assert_eq!(payload["status"], "failed");
+    assert!(payload["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert!(payload["mapped_stack"].is_string());
+
+    grace().await;
+    assert!(
+        inactive.requests().is_empty(),
+        "an inactive endpoint gets nothing"
+    );
+    assert_eq!(active.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_job_callback_wins_over_endpoints_and_skip_sends_nothing() {
+    let server = start(config()).await;
+    let endpoint = Receiver::start(0).await;
+    let callback = Receiver::start(0).await;
+    register(
+        &server,
+        KEY,
+        json!({"url": endpoint.url, "signing_secret": "endpoint-secret"}),
+    )
+    .await;
+
+    let own = create_job(
+        &server,
+        KEY,
+        json!({"workflow": "portal", "callback_url": callback.url, "callback_secret": "job-secret"}),
+    )
+    .await;
+    let skipped = create_job(
+        &server,
+        KEY,
+        json!({"workflow": "portal", "skip_callbacks": true}),
+    )
+    .await;
+    // Another tenant's job never reaches this tenant's endpoint.
+    create_job(&server, OTHER, json!({"workflow": "portal"})).await;
+    let received = callback.wait_for(1).await;
+    assert_eq!(received[0].json()["job_id"], own.as_str());
+    assert_eq!(
+        received[0].signature,
+        hmac_hex("job-secret", &received[0].body)
+    );
+    wait_for_status(&server, KEY, &skipped, "completed").await;
+
+    let plain = create_job(&server, KEY, json!({"workflow": "portal"})).await;
+    let received = endpoint.wait_for(1).await;
+    grace().await;
+    let endpoint_jobs: Vec<Value> = endpoint
+        .requests()
+        .iter()
+        .map(|r| r.json()["job_id"].clone())
+        .collect();
+    assert_eq!(
+        endpoint_jobs,
+        vec![json!(plain)],
+        "only the plain job reaches the endpoint"
+    );
+    assert_eq!(
+        received[0].signature,
+        hmac_hex("endpoint-secret", &received[0].body)
+    );
+    assert_eq!(callback.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn failed_attempts_are_retried_and_logged() {
+    let server = start(config()).await;
+    let flaky = Receiver::start(2).await;
+    register(
+        &server,
+        KEY,
+        json!({"url": flaky.url, "signing_secret": "s"}),
+    )
+    .await;
+    let job_id = create_job(&server, KEY, json!({"workflow": "portal"})).await;
+    let received = flaky.wait_for(3).await;
+    assert_eq!(received.len(), 3);
+    assert!(
+        received.iter().all(|r| r.body == received[0].body),
+        "same body every attempt"
+    );
+    assert!(received
+        .iter()
+        .all(|r| r.signature == hmac_hex("s", &r.body)));
+
+    let logs = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let logs = ok(&server
+                .client
+                .call(KEY, "logs/list", json!({"jobId": job_id}))
+                .await)["logs"]
+                .clone();
+            if logs
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|line| line["message"].as_str().unwrap().contains("delivered"))
+            {
+                return logs;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let webhook_lines: Vec<(String, String)> = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|line| line["message"].as_str().unwrap().starts_with("Webhook"))
+        .map(|line| {
+            (
+                line["level"].as_str().unwrap().to_string(),
+                line["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let target = flaky.url.clone();
+    assert_eq!(
+        webhook_lines,
+        vec![
+            (
+                "warn".into(),
+                format!(
+                    "Webhook job.completed to {target} failed (attempt 1/5, HTTP 500); retrying"
+                )
+            ),
+            (
+                "warn".into(),
+                format!(
+                    "Webhook job.completed to {target} failed (attempt 2/5, HTTP 500); retrying"
+                )
+            ),
+            (
+                "info".into(),
+                format!("Webhook job.completed delivered to {target} (attempt 3/5, HTTP 200)")
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_dead_receiver_never_slows_the_api() {
+    let server = start(config()).await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/hook", dead.local_addr().unwrap());
+    drop(dead);
+    register(
+        &server,
+        KEY,
+        json!({"url": dead_url, "signing_secret": "s"}),
+    )
+    .await;
+
+    let started = std::time::Instant::now();
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        let begun = std::time::Instant::now();
+        ids.push(
+            create_job(
+                &server,
+                KEY,
+                json!({"workflow": "portal", "nonce": format!("dead-{n}")}),
+            )
+            .await,
+        );
+        assert!(
+            begun.elapsed() < Duration::from_millis(500),
+            "jobs/create took {:?}",
+            begun.elapsed()
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    let last = ids.last().unwrap().clone();
+    let gave_up = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let logs = ok(&server
+                .client
+                .call(KEY, "logs/list", json!({"jobId": last, "level": "error"}))
+                .await)["logs"]
+                .clone();
+            if let Some(line) = logs.as_array().unwrap().first() {
+                return line["message"].as_str().unwrap().to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        gave_up.contains("attempt 5/5, could not connect); giving up"),
+        "{gave_up}"
+    );
+}
