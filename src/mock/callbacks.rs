@@ -18,7 +18,7 @@ use tracing::debug;
 use uuid::Uuid;
 
 use super::delivery::{Deliverer, Delivery, DeliveryConfig, Report, Sink};
-use super::jobs::{Job, JobStatus};
+use super::job_store::{Job, JobStatus};
 use super::logs::LogLine;
 use super::tenant::{Tenant, TenantId};
 use super::webhooks::{http_url, SecretOwner, WebhookError};

@@ -40,6 +40,7 @@ mod cursor;
 mod delivery;
 mod fixtures;
 mod input;
+mod job_store;
 mod jobs;
 mod logs;
 mod router;
@@ -72,7 +73,7 @@ pub use cron::{next_fire_after, CronSpecError};
 use delivery::Deliverer;
 pub use delivery::DeliveryConfig;
 pub use fixtures::FixtureError;
-pub use jobs::CREDENTIAL_IDS_HEADER;
+pub use job_store::CREDENTIAL_IDS_HEADER;
 use scheduler::SchedulerState;
 pub use signature::{
     sign as sign_webhook, verify as verify_webhook, EVENT_TYPE_HEADER, SIGNATURE_HEADER,

@@ -19,7 +19,7 @@ use tracing::{debug, info};
 use uuid::Uuid;
 
 use super::callbacks::HookRequest;
-use super::jobs;
+use super::job_store;
 use super::tenant::{Tenant, TenantId};
 use super::webhooks::SecretOwner;
 use super::{Inner, Mock};
@@ -68,7 +68,7 @@ fn fire(
         Ok(hooks) => hooks,
         Err(err) => return Some(Err(err.to_string())),
     };
-    jobs::enqueue_job(
+    job_store::enqueue_job(
         tenant,
         tenant_id,
         job_id,
@@ -78,7 +78,7 @@ fn fire(
         None,
         hooks,
     );
-    jobs::log_job_line(
+    job_store::log_job_line(
         tenant,
         job_id,
         "info",

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::cron::{CronSpec, CronSpecError, DEFAULT_TIMEZONE};
 use super::input::{validation_error, Fields};
-use super::jobs::{Job, JobStatus};
+use super::job_store::{Job, JobStatus};
 use super::tenant::TenantId;
 use super::webhooks::{url_field, SecretOwner, WebhookError};
 use super::Mock;

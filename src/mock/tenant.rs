@@ -10,7 +10,7 @@
 use sha2::{Digest, Sha256};
 
 use super::credentials::CredentialStore;
-use super::jobs::JobStore;
+use super::job_store::JobStore;
 use super::logs::LogStore;
 use super::schedules::ScheduleStore;
 use super::webhooks::WebhookStore;
