@@ -5,6 +5,8 @@
 //! says: at `trace` they print frames and header blocks, which would put request headers (a
 //! client token, an API key) and bodies in the log.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::filter::{Directive, LevelFilter};
 use tracing_subscriber::{fmt, EnvFilter};
 
@@ -35,7 +37,11 @@ fn cap(mut filter: EnvFilter) -> EnvFilter {
 
 /// Installs the global subscriber. Calling it twice is harmless (the second call is ignored).
 pub fn init(format: LogFormat) {
-    let builder = fmt().with_env_filter(filter()).with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or collector gets plain `key=value` text.
+    let builder = fmt()
+        .with_env_filter(filter())
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
