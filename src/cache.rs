@@ -116,6 +116,13 @@ impl Expiry<String, Entry> for EntryExpiry {
     }
 }
 
+/// Whether a lookup was answered from the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Hit,
+    Miss,
+}
+
 /// A credential served from the cache, still sealed; [`CachedCredential::open`] yields its value.
 #[derive(Clone)]
 pub struct CachedCredential {
@@ -208,10 +215,24 @@ impl CredentialCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<FetchedCredential>, UpstreamError>>,
     {
+        self.lookup(name, fetch).await.map(|(found, _)| found)
+    }
+
+    /// Like [`CredentialCache::get`], and says whether the answer came from the cache (a
+    /// caller that waited on another caller's fetch counts as a miss).
+    pub async fn lookup<F, Fut>(
+        &self,
+        name: &str,
+        fetch: F,
+    ) -> Result<(Option<CachedCredential>, Lookup), CacheError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<FetchedCredential>, UpstreamError>>,
+    {
         if let Some(entry) = self.inner.entries.get(name).await {
             if entry.fresh_until > Instant::now() {
                 debug!(credential = name, "Credential cache hit");
-                return Ok(self.view(name, entry));
+                return Ok((self.view(name, entry), Lookup::Hit));
             }
             self.remove_if_same(name, entry.serial).await;
         }
@@ -227,7 +248,7 @@ impl CredentialCache {
             })
             .await
             .map_err(|shared| (*shared).clone())?;
-        Ok(self.view(name, entry))
+        Ok((self.view(name, entry), Lookup::Miss))
     }
 
     /// Drops the entry for `name`, found or not found.

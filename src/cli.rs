@@ -142,6 +142,38 @@ pub struct ServeArgs {
     /// saved (the values are then stored upstream) instead of refusing them.
     #[arg(long, env = "LIBRETTO_SIDECAR_RESOLVE_SCHEDULES")]
     pub resolve_schedules: bool,
+
+    /// Let credentials/get through (refused by default: apps use placeholders, not values).
+    #[arg(long, env = "LIBRETTO_SIDECAR_ALLOW_CREDENTIAL_READS")]
+    pub allow_credential_reads: bool,
+
+    /// Policy file (TOML, or JSON for a .json file): which workflows may use which credentials.
+    #[arg(long, env = "LIBRETTO_SIDECAR_POLICY")]
+    pub policy: Option<PathBuf>,
+
+    /// File holding the token every client must send in `x-sidecar-token`; re-read on SIGHUP.
+    #[arg(long, env = "LIBRETTO_SIDECAR_CLIENT_TOKEN_FILE")]
+    pub client_token_file: Option<PathBuf>,
+
+    /// Allow listening on a non-loopback address without a client token.
+    #[arg(long, env = "LIBRETTO_SIDECAR_ALLOW_REMOTE")]
+    pub allow_remote: bool,
+
+    /// Accept requests carrying X-Forwarded-For or Forwarded (relayed by another proxy).
+    #[arg(long, env = "LIBRETTO_SIDECAR_ALLOW_FORWARDED")]
+    pub allow_forwarded: bool,
+
+    /// Client connections served at once; more are answered 503.
+    #[arg(long, env = "LIBRETTO_SIDECAR_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// How long a client may take to send a request's headers.
+    #[arg(long, env = "LIBRETTO_SIDECAR_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Largest request head accepted (bytes, or 64KiB); larger ones are answered 431.
+    #[arg(long, env = "LIBRETTO_SIDECAR_MAX_HEADER_BYTES", default_value = "64KiB", value_parser = parse_size)]
+    pub max_header_bytes: usize,
 }
 
 /// How long a mock job runs.

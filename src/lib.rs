@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod answer;
 pub mod backoff;
 pub mod body;
 pub mod cache;
@@ -15,6 +16,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod envelope;
+pub mod guard;
 pub mod hardening;
 pub mod job_memory;
 pub mod known_secrets;

@@ -9,6 +9,12 @@
 //! (RFC 9110 §7.6.1), and the body. In every case the client's `x-api-key` is replaced by the
 //! sidecar's. Each request runs in one span carrying its request id, which is passed upstream
 //! and returned to the client.
+//!
+//! Before any of that, the [`Guard`] checks the client token, relay headers and credential
+//! reads; after it, every upstream answer goes through the [`Answers`] step (echoes restored,
+//! secrets scrubbed). Each request ends with one "Request finished" line (status, duration,
+//! placeholders, cache hits and misses); each resolved placeholder gives one event on the
+//! `audit` target (credential, field, workflow, job id), never a value.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,11 +24,13 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::Value;
-use tracing::{debug, info, info_span, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
+use crate::answer::{Answers, Echo, Treatment};
 use crate::body::{full, read_limited, Body};
 use crate::cache::CredentialCache;
-use crate::resolve::{self, Resolution, Target};
+use crate::guard::{self, Guard};
+use crate::resolve::{self, Checks, Resolution, Target};
 use crate::server::Handler;
 use crate::sidecar_error::SidecarError;
 use crate::upstream::{Upstream, REQUEST_ID_HEADER};
@@ -141,17 +149,58 @@ struct Inner {
     upstream: Upstream,
     cache: CredentialCache,
     config: ProxyConfig,
+    guard: Guard,
+    answers: Answers,
+}
+
+/// What one request did, for its "Request finished" line.
+#[derive(Debug, Default)]
+struct RequestStats {
+    placeholders: usize,
+    cache_hits: usize,
+    cache_misses: usize,
+    restored: usize,
+    redacted: usize,
 }
 
 impl Proxy {
+    /// A proxy with the default checks: no client token, relayed requests and credential
+    /// reads refused, no policy.
     pub fn new(upstream: Upstream, cache: CredentialCache, config: ProxyConfig) -> Self {
+        Self::secured(
+            upstream,
+            cache,
+            config,
+            Guard::default(),
+            Answers::default(),
+        )
+    }
+
+    /// A proxy with the given request checks and answer step.
+    pub fn secured(
+        upstream: Upstream,
+        cache: CredentialCache,
+        config: ProxyConfig,
+        guard: Guard,
+        answers: Answers,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 upstream,
                 cache,
                 config,
+                guard,
+                answers,
             }),
         }
+    }
+
+    pub fn guard(&self) -> &Guard {
+        &self.inner.guard
+    }
+
+    pub fn answers(&self) -> &Answers {
+        &self.inner.answers
     }
 
     pub fn cache(&self) -> &CredentialCache {
@@ -162,6 +211,7 @@ impl Proxy {
         &self,
         request: Request<Incoming>,
         request_id: &HeaderValue,
+        stats: &mut RequestStats,
     ) -> Result<Response<Body>, SidecarError> {
         let (parts, body) = request.into_parts();
         let path_and_query = parts
@@ -170,12 +220,19 @@ impl Proxy {
             .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
+        guard::strip_request_headers(&mut headers);
         headers.remove(CREDENTIAL_IDS_HEADER);
         headers.insert(REQUEST_ID_HEADER, request_id.clone());
 
         let route = Route::of(&parts.method, parts.uri.path());
         match route {
             Route::PassThrough => {
+                let treatment = if guard::is_credential_read(parts.uri.path()) {
+                    // Only reached with --allow-credential-reads: the value is what was asked.
+                    Treatment::Verbatim
+                } else {
+                    Treatment::Clean(Echo::of_path(parts.uri.path()))
+                };
                 let body = body.map_err(Into::into).boxed();
                 let response = self
                     .inner
@@ -183,7 +240,7 @@ impl Proxy {
                     .forward(parts.method, &path_and_query, headers, body)
                     .await
                     .map_err(SidecarError::forward)?;
-                Ok(stream_back(response))
+                Ok(self.answer(response, treatment, stats).await?.0)
             }
             Route::Job | Route::Schedule => {
                 let target = match route {
@@ -192,17 +249,29 @@ impl Proxy {
                     _ => Target::ScheduleRefused,
                 };
                 let bytes = self.read_body(body).await?;
+                let checks = Checks {
+                    policy: self.inner.guard.policy(),
+                    known: &self.inner.answers.known,
+                };
                 let resolution = resolve::resolve(
                     bytes,
                     target,
                     &self.inner.cache,
                     &self.inner.upstream,
                     request_id,
+                    checks,
                 )
                 .await?;
+                stats.placeholders = resolution.uses.len();
+                stats.cache_hits = resolution.cache_hits;
+                stats.cache_misses = resolution.cache_misses;
                 let Resolution {
                     body,
                     credential_ids,
+                    workflow,
+                    uses,
+                    filled,
+                    ..
                 } = resolution;
                 if !credential_ids.is_empty() {
                     let list = credential_ids.join(",");
@@ -211,13 +280,26 @@ impl Proxy {
                     }
                 }
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-                let response = self
+                let forwarded = self
                     .inner
                     .upstream
                     .forward(parts.method, &path_and_query, headers, full(body))
                     .await
-                    .map_err(SidecarError::forward)?;
-                Ok(stream_back(response))
+                    .map_err(SidecarError::forward);
+                let echo = match route {
+                    Route::Job if !filled.is_empty() => Echo::JobCreated(filled),
+                    _ => Echo::None,
+                };
+                let answered = match forwarded {
+                    Ok(response) => self.answer(response, Treatment::Clean(echo), stats).await,
+                    Err(err) => Err(err),
+                };
+                let (status, job_id) = match &answered {
+                    Ok((response, job_id)) => (Some(response.status().as_u16()), job_id.as_deref()),
+                    Err(_) => (None, None),
+                };
+                audit(&uses, workflow.as_deref(), job_id, status);
+                Ok(answered?.0)
             }
             Route::CredentialWrite(write) => {
                 let bytes = self.read_body(body).await?;
@@ -234,7 +316,8 @@ impl Proxy {
                 if response.status().is_success() {
                     self.invalidate(write, input.as_ref()).await;
                 }
-                Ok(stream_back(response))
+                let treatment = Treatment::Clean(Echo::None);
+                Ok(self.answer(response, treatment, stats).await?.0)
             }
         }
     }
@@ -270,11 +353,43 @@ impl Proxy {
     }
 }
 
-/// The upstream's answer, its body streamed back, hop-by-hop headers removed.
-fn stream_back(response: Response<Incoming>) -> Response<Body> {
-    let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    Response::from_parts(parts, body.map_err(Into::into).boxed())
+impl Proxy {
+    /// Runs an upstream answer through the answer step; returns it and, for a created job, its
+    /// id.
+    async fn answer(
+        &self,
+        response: Response<Incoming>,
+        treatment: Treatment,
+        stats: &mut RequestStats,
+    ) -> Result<(Response<Body>, Option<String>), SidecarError> {
+        let finished = self.inner.answers.finish(response, treatment).await?;
+        stats.restored = finished.restored;
+        stats.redacted = finished.redacted;
+        if finished.redacted > 0 {
+            warn!(
+                strings = finished.redacted,
+                "Secret values scrubbed from an upstream answer"
+            );
+        }
+        Ok((finished.response, finished.job_id))
+    }
+}
+
+/// One audit event per resolved placeholder: which credential and field went into which
+/// workflow's job. Never a value.
+fn audit(uses: &[resolve::Use], workflow: Option<&str>, job_id: Option<&str>, status: Option<u16>) {
+    for used in uses {
+        info!(
+            target: "audit",
+            credential = %used.credential,
+            field = used.field.as_deref(),
+            path = %used.path,
+            workflow,
+            job_id,
+            upstream_status = status,
+            "Credential resolved"
+        );
+    }
 }
 
 impl Handler for Proxy {
@@ -288,10 +403,23 @@ impl Handler for Proxy {
         );
         async {
             let started = Instant::now();
-            let mut response = match self.route(request, &request_id).await {
+            let mut stats = RequestStats::default();
+            let method = request.method().clone();
+            let route = request.uri().path().to_owned();
+            let admitted = self
+                .inner
+                .guard
+                .admit(request.uri().path(), request.headers());
+            let routed = match admitted {
+                Ok(()) => self
+                    .route(request, &request_id, &mut stats)
+                    .await
+                    .map_err(|err| err.to_api_error()),
+                Err(refused) => Err(refused),
+            };
+            let mut response = match routed {
                 Ok(response) => response,
-                Err(err) => {
-                    let answer = err.to_api_error();
+                Err(answer) => {
                     info!(code = %answer.code, status = answer.status.as_u16(), "Request refused");
                     answer.into_response()
                 }
@@ -300,8 +428,15 @@ impl Handler for Proxy {
                 .headers_mut()
                 .insert(REQUEST_ID_HEADER, request_id.clone());
             info!(
+                %method,
+                %route,
                 status = response.status().as_u16(),
                 elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                placeholders = stats.placeholders,
+                cache_hits = stats.cache_hits,
+                cache_misses = stats.cache_misses,
+                restored = stats.restored,
+                redacted = stats.redacted,
                 "Request finished"
             );
             response

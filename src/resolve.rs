@@ -6,6 +6,11 @@
 //! plans a JSON Patch from the opened values and applies it; the result is serialized again.
 //! The ids of the credentials used travel with the job so the upstream can refuse to delete a
 //! credential a queued job still needs.
+//!
+//! With a policy, the workflow and the credentials the scan found are checked before anything
+//! is fetched, so a refused job costs no lookup. Every opened value is taught to the known
+//! secrets (for scrubbing answers), and the resolution reports what it filled where (for
+//! putting placeholders back into echoes, and for the audit log) without holding any value.
 
 use std::collections::HashMap;
 
@@ -15,8 +20,11 @@ use http::HeaderValue;
 use serde_json::Value;
 use tracing::debug;
 
-use crate::cache::{CachedCredential, CredentialCache};
+use crate::cache::{CachedCredential, CredentialCache, Lookup};
+use crate::job_memory::Filled;
+use crate::known_secrets::KnownSecrets;
 use crate::placeholder::may_contain_placeholder;
+use crate::policy::Policy;
 use crate::rewrite::{apply, parse_body, plan, scan, Scope};
 use crate::sidecar_error::SidecarError;
 use crate::upstream::Upstream;
@@ -32,20 +40,49 @@ pub enum Target {
     ScheduleRefused,
 }
 
-/// The body to forward and the ids of the credentials it used.
+/// One placeholder that was resolved: where, which credential, which field. Never a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Use {
+    /// JSON Pointer of the string in the body.
+    pub path: String,
+    pub credential: String,
+    pub field: Option<String>,
+}
+
+/// The body to forward, the ids of the credentials it used, and what was filled where.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Resolution {
     pub body: Bytes,
     pub credential_ids: Vec<String>,
+    /// The job's workflow (`/json/workflow`), when the body names one.
+    pub workflow: Option<String>,
+    /// Every placeholder resolved, in document order.
+    pub uses: Vec<Use>,
+    /// Every string filled, with the text the app sent there, pointers relative to `params`.
+    pub filled: Vec<Filled>,
+    pub cache_hits: usize,
+    pub cache_misses: usize,
 }
 
 impl Resolution {
     fn unchanged(body: Bytes) -> Self {
         Self {
             body,
-            credential_ids: Vec::new(),
+            ..Self::default()
         }
     }
+}
+
+/// The pointer of `/json/params`, which filled places are remembered relative to.
+const PARAMS_POINTER: &str = "/json/params";
+
+/// What `resolve` checks against and teaches, besides the cache.
+#[derive(Clone, Copy)]
+pub struct Checks<'a> {
+    /// Which workflows may use which credentials; `None` allows all.
+    pub policy: Option<&'a Policy>,
+    /// Learns every value opened, so answers can be scrubbed of it.
+    pub known: &'a KnownSecrets,
 }
 
 /// Resolves the placeholders in `bytes` for `target`.
@@ -55,6 +92,7 @@ pub async fn resolve(
     cache: &CredentialCache,
     upstream: &Upstream,
     request_id: &HeaderValue,
+    checks: Checks<'_>,
 ) -> Result<Resolution, SidecarError> {
     if !may_contain_placeholder(&bytes) {
         return Ok(Resolution::unchanged(bytes));
@@ -68,57 +106,126 @@ pub async fn resolve(
     if scan.is_empty() {
         return Ok(Resolution::unchanged(bytes));
     }
+    let workflow = body
+        .pointer("/json/workflow")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(policy) = checks.policy {
+        policy
+            .check(
+                workflow.as_deref().unwrap_or_default(),
+                scan.sites()
+                    .map(|(path, placeholder)| (path, placeholder.name.as_str())),
+            )
+            .map_err(SidecarError::NotAllowed)?;
+    }
     let names = scan.credential_names();
     debug!(
         credentials = names.len(),
         placeholders = scan.placeholder_count(),
         "Resolving placeholders"
     );
-    let found = fetch_all(&names, cache, upstream, request_id).await?;
-    let mut opened: HashMap<&str, Value> = HashMap::with_capacity(found.len());
-    for (name, credential) in &found {
+    let fetched = fetch_all(&names, cache, upstream, request_id).await?;
+    let mut opened: HashMap<&str, Value> = HashMap::with_capacity(fetched.found.len());
+    for (name, credential) in &fetched.found {
         let value = credential
             .open()
             .map_err(|err| SidecarError::lookup(name, err))?;
+        checks.known.learn(name, &value);
         opened.insert(name.as_str(), value);
     }
     let patch = plan(&scan, &|name| opened.get(name).cloned())?;
     drop(opened);
+    let uses = scan
+        .sites()
+        .map(|(path, placeholder)| Use {
+            path: path.to_owned(),
+            credential: placeholder.name.clone(),
+            field: placeholder.pointer.clone(),
+        })
+        .collect();
+    let filled = filled_places(&body, &scan);
     apply(&mut body, &patch)?;
     drop(patch);
     let rewritten = serde_json::to_vec(&body).map_err(|_| SidecarError::Serialize)?;
     // Only the credentials a placeholder actually names are reported, in name order.
     let credential_ids = names
         .iter()
-        .filter_map(|name| found.get(name).map(|c| c.id().to_owned()))
+        .filter_map(|name| fetched.found.get(name).map(|c| c.id().to_owned()))
         .collect();
     Ok(Resolution {
         body: Bytes::from(rewritten),
         credential_ids,
+        workflow,
+        uses,
+        filled,
+        cache_hits: fetched.hits,
+        cache_misses: fetched.misses,
     })
 }
 
-/// Fetches every named credential at once through the cache. Names the upstream does not know
-/// are absent from the map; any other failure fails the whole request.
+/// The strings holding placeholders, before they are filled: pointer relative to `params`,
+/// and the text the app sent. Read from the body before the patch is applied.
+fn filled_places(body: &Value, scan: &crate::rewrite::Scan) -> Vec<Filled> {
+    let mut filled: Vec<Filled> = Vec::new();
+    for (path, _) in scan.sites() {
+        if filled
+            .last()
+            .is_some_and(|last| path.strip_prefix(PARAMS_POINTER) == Some(last.pointer.as_str()))
+        {
+            continue;
+        }
+        let (Some(relative), Some(original)) = (
+            path.strip_prefix(PARAMS_POINTER),
+            body.pointer(path).and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        filled.push(Filled {
+            pointer: relative.to_owned(),
+            original: original.to_owned(),
+        });
+    }
+    filled
+}
+
+/// The credentials found (names the upstream does not know are absent) and how many lookups
+/// the cache answered itself.
+pub struct Fetched {
+    pub found: HashMap<String, CachedCredential>,
+    pub hits: usize,
+    pub misses: usize,
+}
+
+/// Fetches every named credential at once through the cache. Any failure other than "no such
+/// credential" fails the whole request.
 pub async fn fetch_all(
     names: &[String],
     cache: &CredentialCache,
     upstream: &Upstream,
     request_id: &HeaderValue,
-) -> Result<HashMap<String, CachedCredential>, SidecarError> {
+) -> Result<Fetched, SidecarError> {
     let lookups = names.iter().map(|name| async move {
-        let found = cache
-            .get(name, || upstream.get_credential(name, Some(request_id)))
+        let (found, lookup) = cache
+            .lookup(name, || upstream.get_credential(name, Some(request_id)))
             .await
             .map_err(|err| SidecarError::lookup(name, err))?;
-        Ok::<_, SidecarError>((name, found))
+        Ok::<_, SidecarError>((name, found, lookup))
     });
-    let mut found = HashMap::with_capacity(names.len());
+    let mut fetched = Fetched {
+        found: HashMap::with_capacity(names.len()),
+        hits: 0,
+        misses: 0,
+    };
     for result in join_all(lookups).await {
-        let (name, credential) = result?;
+        let (name, credential, lookup) = result?;
+        match lookup {
+            Lookup::Hit => fetched.hits += 1,
+            Lookup::Miss => fetched.misses += 1,
+        }
         if let Some(credential) = credential {
-            found.insert(name.clone(), credential);
+            fetched.found.insert(name.clone(), credential);
         }
     }
-    Ok(found)
+    Ok(fetched)
 }

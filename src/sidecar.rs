@@ -5,6 +5,10 @@
 //! stops the process before anything listens, with a message saying how to provide one.
 //! With `--mock` the built-in mock runs in this process on its own loopback port, preloaded
 //! with the demo fixtures, and the sidecar uses the demo tenant's key.
+//!
+//! The security settings are read here too and rejected early: the client token file, the
+//! policy file, and a listen address reachable from other hosts without a token. Core dumps
+//! are turned off before any secret is loaded, and SIGHUP re-reads the client token file.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -13,11 +17,15 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
+use crate::access::{check_bind, AccessError, ClientToken};
+use crate::answer::Answers;
 use crate::cache::{CacheConfig, CredentialCache};
 use crate::cli::ServeArgs;
+use crate::guard::Guard;
 use crate::mock::{Mock, MockConfig, DEMO_FIXTURES};
+use crate::policy::{Policy, PolicyError};
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::secret::Secret;
 use crate::server::{self, ServerOptions};
@@ -56,6 +64,10 @@ pub enum StartError {
     },
     #[error("the built-in mock could not start: {0}")]
     Mock(String),
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
 }
 
 /// Where the sidecar forwards to.
@@ -76,6 +88,10 @@ pub struct ServeConfig {
     pub upstream_timeout: Duration,
     pub proxy: ProxyConfig,
     pub cache: CacheConfig,
+    /// Client token, relay and read checks, and the credential policy.
+    pub guard: Guard,
+    /// Connection limits of the client-facing server.
+    pub server: ServerOptions,
 }
 
 impl ServeConfig {
@@ -109,6 +125,15 @@ impl ServeConfig {
             crate::upstream::BaseUrl::parse(&args.upstream)?;
             UpstreamChoice::Url(args.upstream.clone())
         };
+        let token = match &args.client_token_file {
+            Some(path) => ClientToken::from_file(path)?,
+            None => ClientToken::none(),
+        };
+        check_bind(args.listen, &token, args.allow_remote)?;
+        let policy = match &args.policy {
+            Some(path) => Some(std::sync::Arc::new(Policy::load(path)?)),
+            None => None,
+        };
         Ok(Self {
             listen: args.listen,
             upstream,
@@ -122,6 +147,18 @@ impl ServeConfig {
                 ttl: args.cache_ttl,
                 negative_ttl: args.negative_ttl,
                 capacity: args.cache_capacity,
+            },
+            guard: Guard {
+                token,
+                allow_forwarded: args.allow_forwarded,
+                allow_credential_reads: args.allow_credential_reads,
+                policy,
+            },
+            server: ServerOptions {
+                header_read_timeout: args.header_read_timeout,
+                max_header_bytes: args.max_header_bytes,
+                max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+                ..ServerOptions::default()
             },
         })
     }
@@ -137,6 +174,7 @@ pub fn key_from_env() -> Option<Secret> {
 /// A built sidecar: its handler, and the in-process mock when there is one.
 pub struct Sidecar {
     pub proxy: Proxy,
+    server: ServerOptions,
     mock: Option<JoinHandle<()>>,
 }
 
@@ -172,8 +210,13 @@ impl Sidecar {
             api_key,
         })?;
         let cache = CredentialCache::new(config.cache);
+        let answers = Answers {
+            read_timeout: config.upstream_timeout,
+            ..Answers::default()
+        };
         Ok(Self {
-            proxy: Proxy::new(upstream, cache, config.proxy),
+            proxy: Proxy::secured(upstream, cache, config.proxy, config.guard.clone(), answers),
+            server: config.server.clone(),
             mock,
         })
     }
@@ -184,13 +227,7 @@ impl Sidecar {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        server::serve(
-            listener,
-            self.proxy.clone(),
-            ServerOptions::default(),
-            shutdown,
-        )
-        .await;
+        server::serve(listener, self.proxy.clone(), self.server.clone(), shutdown).await;
     }
 }
 
@@ -218,7 +255,11 @@ async fn start_mock() -> Result<(SocketAddr, JoinHandle<()>), StartError> {
 /// `libretto-sidecar serve`: checks the flags, binds, prints the one `listening on` line and
 /// serves until the process is asked to stop.
 pub async fn run(args: ServeArgs) -> Result<(), StartError> {
+    if let Err(err) = crate::hardening::disable_core_dumps() {
+        warn!(error = %err, "Core dumps could not be disabled");
+    }
     let config = ServeConfig::from_args(&args, key_from_env())?;
+    spawn_reload_on_sighup(config.guard.token.clone());
     let sidecar = Sidecar::build(&config).await?;
     let listener = server::bind(config.listen)
         .await
@@ -237,6 +278,35 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     info!(upstream = ?config.upstream, "Sidecar started");
     sidecar.serve(listener, crate::shutdown::signal()).await;
     Ok(())
+}
+
+/// Re-reads the client token file whenever the process gets SIGHUP; a failed read keeps the
+/// old token. Does nothing without a token file (or off Unix).
+pub fn spawn_reload_on_sighup(token: ClientToken) {
+    if !token.is_configured() {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(err) => {
+                warn!(error = %err, "SIGHUP cannot be watched; the client token will not be re-read");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match token.reload() {
+                    Ok(()) => info!("Client token re-read"),
+                    Err(err) => {
+                        warn!(error = %err, "Client token re-read failed; the old token stays")
+                    }
+                }
+            }
+        });
+    }
 }
 
 #[cfg(test)]

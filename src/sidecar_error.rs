@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::cache::CacheError;
 use crate::envelope::ApiError;
+use crate::policy::NotAllowed;
 use crate::rewrite::RewriteError;
 use crate::upstream::UpstreamError;
 
@@ -36,6 +37,13 @@ pub enum SidecarError {
     /// The rewrite refused the body (malformed, misplaced or unresolvable placeholder).
     #[error(transparent)]
     Rewrite(#[from] RewriteError),
+    /// The policy does not let the job's workflow use a credential it names.
+    #[error(transparent)]
+    NotAllowed(NotAllowed),
+    /// A JSON answer from upstream could not be checked for secrets (too large, encoded or
+    /// unreadable), so it is not passed on.
+    #[error("upstream answer could not be checked")]
+    AnswerUnchecked { reason: &'static str },
 }
 
 impl SidecarError {
@@ -79,6 +87,14 @@ impl SidecarError {
                 ApiError::internal("The rewritten request body could not be serialized").defined()
             }
             Self::Rewrite(err) => err.to_api_error(),
+            Self::NotAllowed(err) => err.to_api_error(),
+            Self::AnswerUnchecked { reason } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "UPSTREAM_ERROR",
+                "The upstream's answer could not be checked for secrets, so it was not passed on",
+            )
+            .defined()
+            .with_data(json!({ "reason": reason })),
         }
     }
 }

@@ -151,4 +151,24 @@ proptest! {
         prop_assert!(rescan.is_empty());
         prop_assert!(errors.is_empty());
     }
+
+    #[test]
+    fn any_bytes_or_json_body_never_panics(
+        bytes in prop::collection::vec(any::<u8>(), 0..64),
+        value in json_value(),
+        credential in json_value(),
+    ) {
+        let _ = parse_body(&bytes);
+        for body in [value.clone(), json!({"json": {"workflow": "w", "params": value}})] {
+            for scope in [Scope::JobParams, Scope::Stored] {
+                let _ = scan_with(&body, scope, Collect::All);
+                if let Ok(scan) = scan(&body, scope) {
+                    if let Ok(patch) = plan(&scan, &|_: &str| Some(credential.clone())) {
+                        let mut body = body.clone();
+                        let _ = apply(&mut body, &patch);
+                    }
+                }
+            }
+        }
+    }
 }

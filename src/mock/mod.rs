@@ -268,6 +268,9 @@ impl Handler for Mock {
 /// `libretto-sidecar mock`: binds, prints `listening on http://IP:PORT` to stdout, and serves
 /// until the process is asked to stop.
 pub async fn run(args: MockArgs) -> Result<(), MockError> {
+    if let Err(err) = crate::hardening::disable_core_dumps() {
+        tracing::warn!(error = %err, "Core dumps could not be disabled");
+    }
     let mock = Mock::new(MockConfig::from_args(&args)?);
     if let Some(path) = &args.fixtures {
         let text = std::fs::read_to_string(path).map_err(|source| MockError::ReadFixtures {

@@ -17,6 +17,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use libretto_sidecar::body::{full, Body};
 use libretto_sidecar::cache::CacheConfig;
+use libretto_sidecar::guard::Guard;
 use libretto_sidecar::proxy::{Proxy, ProxyConfig};
 use libretto_sidecar::secret::Secret;
 use libretto_sidecar::server::{self, Handler, ServerOptions};
@@ -362,6 +363,10 @@ pub struct Options {
     pub resolve_schedules: bool,
     /// The key the sidecar sends upstream.
     pub key: &'static str,
+    /// Client token, relay and read checks, policy.
+    pub guard: Guard,
+    /// Connection limits of the sidecar's server.
+    pub server: ServerOptions,
 }
 
 impl Default for Options {
@@ -372,6 +377,8 @@ impl Default for Options {
             cache: CacheConfig::default(),
             resolve_schedules: false,
             key: UPSTREAM_KEY,
+            guard: Guard::default(),
+            server: ServerOptions::default(),
         }
     }
 }
@@ -395,6 +402,8 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
             resolve_schedules: options.resolve_schedules,
         },
         cache: options.cache,
+        guard: options.guard,
+        server: options.server,
     };
     let sidecar = Sidecar::build(&config).await.unwrap();
     let proxy = sidecar.proxy.clone();

@@ -1,0 +1,371 @@
+//! What happens to an upstream answer on its way back to the app: echoes restored, secrets
+//! scrubbed.
+//!
+//! Upstream stores a job's `params` with the real values and echoes them (`jobs/get`,
+//! `jobs/list`, `jobs/debugReport`), and a workflow may print them into its logs. So every JSON
+//! answer (content type `application/json` or `*+json`) is read whole, bounded by
+//! [`ANSWER_LIMIT`], and parsed; for a job this sidecar launched, the places it filled get the
+//! app's placeholder text back; then every string is scrubbed of every secret value the sidecar
+//! knows; and only if something changed is the answer serialized again, with a fresh
+//! `Content-Length`. A JSON answer that cannot be checked (larger than the limit, compressed,
+//! unreadable) is refused with 502 rather than passed on unchecked. Other answers are streamed
+//! through untouched.
+//!
+//! `jobs/create` answers teach the job memory: the job id upstream gave, and what was filled
+//! where. A `credentials/get` that `--allow-credential-reads` let through is passed verbatim:
+//! its value is what the app asked to read.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use crate::body::{full, Body};
+use crate::guard::normalize_path;
+use crate::job_memory::{Filled, JobMemory};
+use crate::known_secrets::KnownSecrets;
+use crate::proxy::strip_hop_by_hop;
+use crate::scrub::Scrubber;
+use crate::sidecar_error::SidecarError;
+use crate::upstream::UpstreamError;
+
+/// The largest JSON answer checked. Far above any job, log page or report upstream sends; a
+/// larger JSON answer is refused with 502 instead of being passed on unscrubbed.
+pub const ANSWER_LIMIT: usize = 16 << 20;
+
+/// Which echo of a job's params an answer may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Echo {
+    /// No job echo is expected (still scrubbed).
+    None,
+    /// The answer to a `jobs/create` whose placeholders were filled: remember them.
+    JobCreated(Vec<Filled>),
+    /// `jobs/get`: `json.params`.
+    JobGet,
+    /// `jobs/list`: `json.jobs[].params`.
+    JobList,
+    /// `jobs/debugReport`: `json.job_params`.
+    DebugReport,
+}
+
+impl Echo {
+    /// The echo expected from a route, by its (normalized) path.
+    pub fn of_path(path: &str) -> Self {
+        match normalize_path(path).as_str() {
+            "/v1/jobs/get" => Self::JobGet,
+            "/v1/jobs/list" => Self::JobList,
+            "/v1/jobs/debugreport" => Self::DebugReport,
+            _ => Self::None,
+        }
+    }
+}
+
+/// How an answer is treated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Treatment {
+    /// Passed as upstream sent it (an allowed credential read).
+    Verbatim,
+    /// Checked: echoes restored, secrets scrubbed.
+    Clean(Echo),
+}
+
+/// An answer ready for the client, and what was done to it.
+pub struct Finished {
+    pub response: Response<Body>,
+    /// The job id of a `jobs/create` answer.
+    pub job_id: Option<String>,
+    /// Places given back their placeholder text.
+    pub restored: usize,
+    /// Strings in which a secret was replaced.
+    pub redacted: usize,
+}
+
+/// The answer step: the known secrets, the job memory and the limits. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Answers {
+    pub known: KnownSecrets,
+    pub jobs: JobMemory,
+    /// Largest JSON answer read.
+    pub limit: usize,
+    /// How long reading a JSON answer's body may take.
+    pub read_timeout: Duration,
+}
+
+impl Default for Answers {
+    fn default() -> Self {
+        Self {
+            known: KnownSecrets::new(),
+            jobs: JobMemory::default(),
+            limit: ANSWER_LIMIT,
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The result of cleaning one JSON body.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    /// The new body, or `None` when nothing changed.
+    pub body: Option<Bytes>,
+    pub job_id: Option<String>,
+    pub restored: usize,
+    pub redacted: usize,
+}
+
+impl Answers {
+    /// Treats an upstream answer and hands back what the client gets.
+    pub async fn finish(
+        &self,
+        response: Response<Incoming>,
+        treatment: Treatment,
+    ) -> Result<Finished, SidecarError> {
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        let streamed = |parts, body: Incoming| Finished {
+            response: Response::from_parts(parts, body.map_err(Into::into).boxed()),
+            job_id: None,
+            restored: 0,
+            redacted: 0,
+        };
+        let Treatment::Clean(echo) = treatment else {
+            return Ok(streamed(parts, body));
+        };
+        if !is_json(&parts.headers) {
+            return Ok(streamed(parts, body));
+        }
+        if parts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|coding| coding.as_bytes() != b"identity")
+        {
+            return Err(SidecarError::AnswerUnchecked { reason: "encoded" });
+        }
+        let read = Limited::new(body, self.limit).collect();
+        let bytes = match tokio::time::timeout(self.read_timeout, read).await {
+            Err(_) => return Err(SidecarError::forward(UpstreamError::Timeout)),
+            Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(SidecarError::AnswerUnchecked {
+                    reason: "too_large",
+                })
+            }
+            Ok(Err(_)) => return Err(SidecarError::forward(UpstreamError::Unreadable)),
+            Ok(Ok(collected)) => collected.to_bytes(),
+        };
+        let success = parts.status.is_success();
+        let cleaned = clean(&bytes, &echo, success, &self.jobs, &self.known.scrubber())?;
+        let body = cleaned.body.clone().unwrap_or(bytes);
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        Ok(Finished {
+            response: Response::from_parts(parts, full(body)),
+            job_id: cleaned.job_id,
+            restored: cleaned.restored,
+            redacted: cleaned.redacted,
+        })
+    }
+}
+
+/// Whether an answer's content type is JSON (`application/json`, `application/x+json`).
+pub fn is_json(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            let essence = value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        })
+        .unwrap_or(false)
+}
+
+/// Restores echoes and scrubs secrets in one JSON answer body. A body that does not parse is
+/// scrubbed as text; one that is not even UTF-8 cannot be checked.
+pub fn clean(
+    bytes: &[u8],
+    echo: &Echo,
+    success: bool,
+    jobs: &JobMemory,
+    scrubber: &Scrubber,
+) -> Result<Cleaned, SidecarError> {
+    if bytes.is_empty() {
+        return Ok(Cleaned::default());
+    }
+    let Ok(mut value) = serde_json::from_slice::<Value>(bytes) else {
+        let text = std::str::from_utf8(bytes).map_err(|_| SidecarError::AnswerUnchecked {
+            reason: "unreadable",
+        })?;
+        return Ok(match scrubber.scrub_str(text) {
+            Some(clean) => Cleaned {
+                body: Some(Bytes::from(clean)),
+                redacted: 1,
+                ..Cleaned::default()
+            },
+            None => Cleaned::default(),
+        });
+    };
+    let mut cleaned = Cleaned::default();
+    if success {
+        let output = value.get_mut("json");
+        match (echo, output) {
+            (Echo::JobCreated(filled), Some(output)) => {
+                if let Some(job_id) = output.get("job_id").and_then(Value::as_str) {
+                    jobs.remember(job_id, filled.clone());
+                    cleaned.job_id = Some(job_id.to_owned());
+                }
+            }
+            (Echo::JobGet, Some(output)) => cleaned.restored = restore(output, "params", jobs),
+            (Echo::DebugReport, Some(output)) => {
+                cleaned.restored = restore(output, "job_params", jobs);
+            }
+            (Echo::JobList, Some(output)) => {
+                if let Some(list) = output.get_mut("jobs").and_then(Value::as_array_mut) {
+                    cleaned.restored = list
+                        .iter_mut()
+                        .map(|job| restore(job, "params", jobs))
+                        .sum();
+                }
+            }
+            _ => {}
+        }
+    }
+    cleaned.redacted = scrubber.scrub_value(&mut value);
+    if cleaned.restored > 0 || cleaned.redacted > 0 {
+        let text = serde_json::to_vec(&value).map_err(|_| SidecarError::Serialize)?;
+        cleaned.body = Some(Bytes::from(text));
+    }
+    Ok(cleaned)
+}
+
+/// Puts the app's text back into `job[key]` when `job.job_id` is a job launched here.
+fn restore(job: &mut Value, key: &str, jobs: &JobMemory) -> usize {
+    let Some(id) = job
+        .get("job_id")
+        .or_else(|| job.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return 0;
+    };
+    match job.get_mut(key) {
+        Some(params) => jobs.restore(&id, params),
+        None => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn filled() -> Vec<Filled> {
+        vec![Filled {
+            pointer: "/password".into(),
+            original: "{{credential:portal/password}}".into(),
+        }]
+    }
+
+    fn text(cleaned: &Cleaned) -> Value {
+        serde_json::from_slice(cleaned.body.as_ref().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_created_job_is_remembered_and_its_echoes_restored() {
+        let jobs = JobMemory::default();
+        let scrubber = Scrubber::new(["hunter22"]);
+        let created = br#"{"json":{"success":true,"job_id":"j1"}}"#;
+        let cleaned = clean(created, &Echo::JobCreated(filled()), true, &jobs, &scrubber).unwrap();
+        assert_eq!(cleaned.job_id.as_deref(), Some("j1"));
+        assert_eq!(cleaned.body, None, "nothing changed, bytes kept");
+
+        let got = json!({"json": {"job_id": "j1", "params": {"password": "hunter22", "n": 1.50}}});
+        let cleaned = clean(
+            &serde_json::to_vec(&got).unwrap(),
+            &Echo::JobGet,
+            true,
+            &jobs,
+            &scrubber,
+        )
+        .unwrap();
+        assert_eq!(cleaned.restored, 1);
+        assert_eq!(cleaned.redacted, 0);
+        assert_eq!(
+            text(&cleaned)["json"]["params"],
+            json!({"password": "{{credential:portal/password}}", "n": 1.50})
+        );
+
+        let report = json!({"json": {"job_id": "j1", "job_params": {"password": "hunter22"},
+            "logs": [{"message": "input {\"password\":\"hunter22\"}"}]}});
+        let cleaned = clean(
+            &serde_json::to_vec(&report).unwrap(),
+            &Echo::DebugReport,
+            true,
+            &jobs,
+            &scrubber,
+        )
+        .unwrap();
+        let out = text(&cleaned);
+        assert_eq!(
+            out["json"]["job_params"]["password"],
+            "{{credential:portal/password}}"
+        );
+        assert_eq!(
+            out["json"]["logs"][0]["message"],
+            "input {\"password\":\"[redacted]\"}"
+        );
+    }
+
+    #[test]
+    fn unknown_jobs_and_errors_are_only_scrubbed() {
+        let jobs = JobMemory::default();
+        let scrubber = Scrubber::new(["hunter22"]);
+        let other = br#"{"json":{"job_id":"j9","params":{"password":"hunter22"}}}"#;
+        let cleaned = clean(other, &Echo::JobGet, true, &jobs, &scrubber).unwrap();
+        assert_eq!(cleaned.restored, 0);
+        assert_eq!(text(&cleaned)["json"]["params"]["password"], "[redacted]");
+        let failed = br#"{"json":{"defined":false,"message":"bad hunter22"}}"#;
+        let cleaned = clean(failed, &Echo::JobGet, false, &jobs, &scrubber).unwrap();
+        assert_eq!(text(&cleaned)["json"]["message"], "bad [redacted]");
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_scrubbed_as_text() {
+        let jobs = JobMemory::default();
+        let scrubber = Scrubber::new(["hunter22"]);
+        let cleaned = clean(b"{oops hunter22", &Echo::None, true, &jobs, &scrubber).unwrap();
+        assert_eq!(cleaned.body.as_deref(), Some(&b"{oops [redacted]"[..]));
+        assert!(matches!(
+            clean(b"\xff\xfe", &Echo::None, true, &jobs, &scrubber),
+            Err(SidecarError::AnswerUnchecked { .. })
+        ));
+    }
+
+    #[test]
+    fn routes_and_content_types() {
+        assert_eq!(Echo::of_path("/v1/jobs/get"), Echo::JobGet);
+        assert_eq!(Echo::of_path("/v1/jobs/debugReport"), Echo::DebugReport);
+        assert_eq!(Echo::of_path("/v1/logs/list"), Echo::None);
+        let mut headers = http::HeaderMap::new();
+        assert!(!is_json(&headers));
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert!(is_json(&headers));
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/problem+json"),
+        );
+        assert!(is_json(&headers));
+        headers.insert("content-type", HeaderValue::from_static("text/plain"));
+        assert!(!is_json(&headers));
+    }
+}
