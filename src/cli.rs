@@ -136,6 +136,34 @@ pub struct ServeArgs {
     /// saved (the values are then stored upstream) instead of refusing them.
     #[arg(long, env = "LIBRETTO_SIDECAR_RESOLVE_SCHEDULES")]
     pub resolve_schedules: bool,
+
+    // Operations: admin listener, warm-up, shutdown and outage behaviour.
+    /// Address of the admin listener (GET /healthz, /readyz, /metrics); no secrets there.
+    #[arg(
+        long,
+        env = "LIBRETTO_SIDECAR_ADMIN_LISTEN",
+        default_value = "127.0.0.1:8789"
+    )]
+    pub admin_listen: SocketAddr,
+
+    /// Credentials (comma-separated names) fetched into the cache at start-up; /readyz answers
+    /// 503 until all of them are in. Default: none.
+    #[arg(
+        long,
+        env = "LIBRETTO_SIDECAR_PREFETCH",
+        value_delimiter = ',',
+        value_name = "NAME,..."
+    )]
+    pub prefetch: Vec<String>,
+
+    /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "LIBRETTO_SIDECAR_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// When a credential lookup fails (connect error, timeout or 5xx), serve a cached value that
+    /// expired no longer ago than this, marked `x-libretto-sidecar-stale: 1`. Default: off.
+    #[arg(long, env = "LIBRETTO_SIDECAR_STALE_IF_ERROR", value_parser = parse_duration, value_name = "DURATION")]
+    pub stale_if_error: Option<Duration>,
 }
 
 /// How long a mock job runs.

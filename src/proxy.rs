@@ -8,7 +8,8 @@
 //! untouched in both directions: method, path, query, headers minus the hop-by-hop ones
 //! (RFC 9110 §7.6.1), and the body. In every case the client's `x-api-key` is replaced by the
 //! sidecar's. Each request runs in one span carrying its request id, which is passed upstream
-//! and returned to the client.
+//! and returned to the client. Every request is counted in the metrics by route and status,
+//! and every refusal by its error code.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,6 +23,7 @@ use tracing::{debug, info, info_span, Instrument};
 
 use crate::body::{full, read_limited, Body};
 use crate::cache::CredentialCache;
+use crate::metrics::{route_label, Metrics};
 use crate::resolve::{self, Resolution, Target};
 use crate::server::Handler;
 use crate::sidecar_error::SidecarError;
@@ -29,6 +31,9 @@ use crate::upstream::{Upstream, REQUEST_ID_HEADER};
 
 /// The header listing the credential ids a forwarded job uses (the upstream's delete guard).
 pub const CREDENTIAL_IDS_HEADER: HeaderName = HeaderName::from_static("x-libretto-credential-ids");
+
+/// The response header marking a job resolved with a credential served past its expiry.
+pub const STALE_HEADER: HeaderName = HeaderName::from_static("x-libretto-sidecar-stale");
 
 /// The longest client-supplied request id kept; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -141,17 +146,28 @@ struct Inner {
     upstream: Upstream,
     cache: CredentialCache,
     config: ProxyConfig,
+    metrics: Metrics,
 }
 
 impl Proxy {
-    pub fn new(upstream: Upstream, cache: CredentialCache, config: ProxyConfig) -> Self {
+    pub fn new(
+        upstream: Upstream,
+        cache: CredentialCache,
+        config: ProxyConfig,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 upstream,
                 cache,
                 config,
+                metrics,
             }),
         }
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.inner.upstream
     }
 
     pub fn cache(&self) -> &CredentialCache {
@@ -203,7 +219,10 @@ impl Proxy {
                 let Resolution {
                     body,
                     credential_ids,
+                    placeholders,
+                    stale,
                 } = resolution;
+                self.inner.metrics.placeholders_resolved(placeholders);
                 if !credential_ids.is_empty() {
                     let list = credential_ids.join(",");
                     if let Ok(value) = HeaderValue::from_str(&list) {
@@ -217,7 +236,7 @@ impl Proxy {
                     .forward(parts.method, &path_and_query, headers, full(body))
                     .await
                     .map_err(SidecarError::forward)?;
-                Ok(stream_back(response))
+                Ok(mark_stale(stream_back(response), stale))
             }
             Route::CredentialWrite(write) => {
                 let bytes = self.read_body(body).await?;
@@ -270,6 +289,16 @@ impl Proxy {
     }
 }
 
+/// Marks a response whose job used a credential served past its expiry.
+fn mark_stale(mut response: Response<Body>, stale: bool) -> Response<Body> {
+    if stale {
+        response
+            .headers_mut()
+            .insert(STALE_HEADER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
 /// The upstream's answer, its body streamed back, hop-by-hop headers removed.
 fn stream_back(response: Response<Incoming>) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
@@ -286,16 +315,21 @@ impl Handler for Proxy {
             method = %request.method(),
             path = %request.uri().path(),
         );
-        async {
+        let route = route_label(request.uri().path());
+        let metrics = self.inner.metrics.clone();
+        async move {
+            let _in_flight = metrics.in_flight();
             let started = Instant::now();
             let mut response = match self.route(request, &request_id).await {
                 Ok(response) => response,
                 Err(err) => {
                     let answer = err.to_api_error();
                     info!(code = %answer.code, status = answer.status.as_u16(), "Request refused");
+                    metrics.error(&answer.code);
                     answer.into_response()
                 }
             };
+            metrics.request(route, response.status().as_u16());
             response
                 .headers_mut()
                 .insert(REQUEST_ID_HEADER, request_id.clone());

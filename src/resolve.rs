@@ -37,6 +37,10 @@ pub enum Target {
 pub struct Resolution {
     pub body: Bytes,
     pub credential_ids: Vec<String>,
+    /// How many placeholders were filled in.
+    pub placeholders: usize,
+    /// Whether any credential used was served past its expiry (`--stale-if-error`).
+    pub stale: bool,
 }
 
 impl Resolution {
@@ -44,6 +48,8 @@ impl Resolution {
         Self {
             body,
             credential_ids: Vec::new(),
+            placeholders: 0,
+            stale: false,
         }
     }
 }
@@ -75,6 +81,7 @@ pub async fn resolve(
         "Resolving placeholders"
     );
     let found = fetch_all(&names, cache, upstream, request_id).await?;
+    let stale = found.values().any(CachedCredential::is_stale);
     let mut opened: HashMap<&str, Value> = HashMap::with_capacity(found.len());
     for (name, credential) in &found {
         let value = credential
@@ -95,6 +102,8 @@ pub async fn resolve(
     Ok(Resolution {
         body: Bytes::from(rewritten),
         credential_ids,
+        placeholders: scan.placeholder_count(),
+        stale,
     })
 }
 
