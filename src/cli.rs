@@ -80,6 +80,7 @@ pub struct MockArgs {
 /// Flags of `libretto-sidecar serve`. The API key is never a flag: it comes from the
 /// environment variable `LIBRETTO_API_KEY` or from `--api-key-file`.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = SERVE_AFTER_HELP)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(
@@ -165,6 +166,16 @@ pub struct ServeArgs {
     #[arg(long, env = "LIBRETTO_SIDECAR_STALE_IF_ERROR", value_parser = parse_duration, value_name = "DURATION")]
     pub stale_if_error: Option<Duration>,
 }
+
+/// The end of `serve --help`: where the key comes from, switch defaults, and signals.
+const SERVE_AFTER_HELP: &str = "\
+The upstream API key is never a flag value: it is read from the LIBRETTO_API_KEY environment
+variable, or from the file named by --api-key-file (which wins). That file is re-read on SIGHUP
+and after an upstream 401. Switches without a value (--mock, --resolve-schedules) are off unless
+given; flags without a [default] are unset unless given.
+
+Signals: SIGTERM or SIGINT stop accepting, let requests in flight finish within
+--shutdown-grace and exit 0; SIGHUP re-reads the API key file.";
 
 /// How long a mock job runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
