@@ -28,7 +28,7 @@ fn serve_flags() -> BTreeSet<String> {
     String::from_utf8(output.stdout)
         .unwrap()
         .lines()
-        .filter_map(|line| line.trim_start().split_whitespace().next())
+        .filter_map(|line| line.split_whitespace().next())
         .filter(|word| word.starts_with("--"))
         .map(|word| word.trim_end_matches(',').to_owned())
         .collect()
