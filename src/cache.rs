@@ -11,6 +11,12 @@
 //!
 //! Freshness is decided on tokio's clock (so tests can pause it); moka's own per-entry expiry,
 //! set to the same durations, reclaims the memory.
+//!
+//! With `--stale-if-error` a second, bounded store keeps each found credential for its TTL
+//! plus the stale window. It is read only when a lookup fails in a way that may pass (connect
+//! error, timeout, 5xx): an entry that expired less than the window ago is then served and
+//! marked stale. A "not found" answer and every invalidation drop the stale copy too, so a
+//! deleted credential is never served from it.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +30,9 @@ use moka::ops::compute::Op;
 use moka::Expiry;
 use serde_json::Value;
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, warn};
 
+use crate::metrics::Metrics;
 use crate::seal::{SealError, Sealer};
 use crate::upstream::{FetchedCredential, UpstreamError};
 
@@ -38,6 +45,9 @@ pub struct CacheConfig {
     pub negative_ttl: Duration,
     /// Most entries kept at once.
     pub capacity: u64,
+    /// How long past its expiry a found credential may still be served when the upstream
+    /// fails; `None` turns stale serving off.
+    pub stale_if_error: Option<Duration>,
 }
 
 impl Default for CacheConfig {
@@ -46,6 +56,7 @@ impl Default for CacheConfig {
             ttl: Duration::from_secs(60),
             negative_ttl: Duration::from_secs(5),
             capacity: 10_000,
+            stale_if_error: None,
         }
     }
 }
@@ -130,9 +141,15 @@ pub struct CachedCredential {
     id: Arc<str>,
     sealed: Arc<[u8]>,
     sealer: Sealer,
+    stale: bool,
 }
 
 impl CachedCredential {
+    /// Served past its expiry because the upstream failed (`--stale-if-error`).
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -155,6 +172,7 @@ impl std::fmt::Debug for CachedCredential {
         f.debug_struct("CachedCredential")
             .field("name", &self.name)
             .field("id", &self.id)
+            .field("stale", &self.stale)
             .finish_non_exhaustive()
     }
 }
@@ -167,17 +185,49 @@ pub struct CredentialCache {
 
 struct Inner {
     entries: Cache<String, Entry>,
+    /// Found entries kept past their expiry for `--stale-if-error`; `None` when it is off.
+    stale: Option<moka::sync::Cache<String, Entry>>,
     /// Credential id → the name it is cached under.
     ids: Arc<DashMap<String, String>>,
     sealer: Sealer,
     config: CacheConfig,
     serial: AtomicU64,
+    metrics: Metrics,
+}
+
+/// Drops the id → name mapping of a removed entry. A replaced entry may share its id with
+/// the new one; only removals unmap it.
+fn unmap_listener(
+    ids: Arc<DashMap<String, String>>,
+) -> impl Fn(Arc<String>, Entry, RemovalCause) + Send + Sync + 'static {
+    move |name, entry, cause| {
+        if cause != RemovalCause::Replaced {
+            if let State::Found { id, .. } = &entry.state {
+                ids.remove_if(id.as_ref(), |_, mapped| mapped == name.as_str());
+            }
+        }
+    }
 }
 
 impl CredentialCache {
     pub fn new(config: CacheConfig) -> Self {
+        Self::with_metrics(config, Metrics::new())
+    }
+
+    /// A cache that counts hits, misses, evictions and stale serves in `metrics`.
+    pub fn with_metrics(config: CacheConfig, metrics: Metrics) -> Self {
         let ids: Arc<DashMap<String, String>> = Arc::new(DashMap::new());
-        let listener_ids = ids.clone();
+        let stale = config.stale_if_error.map(|window| {
+            moka::sync::Cache::builder()
+                .max_capacity(config.capacity)
+                .time_to_live(config.ttl.saturating_add(window))
+                .eviction_listener(unmap_listener(ids.clone()))
+                .build()
+        });
+        // With a stale store the ids stay mapped as long as the stale copy lives, so that a
+        // delete by id can still drop it.
+        let unmap = stale.is_none().then(|| unmap_listener(ids.clone()));
+        let eviction_metrics = metrics.clone();
         let entries = Cache::builder()
             .max_capacity(config.capacity)
             .expire_after(EntryExpiry {
@@ -185,21 +235,23 @@ impl CredentialCache {
                 negative_ttl: config.negative_ttl,
             })
             .eviction_listener(move |name: Arc<String>, entry: Entry, cause| {
-                // A replaced entry may share its id with the new one; only removals unmap it.
                 if cause != RemovalCause::Replaced {
-                    if let State::Found { id, .. } = &entry.state {
-                        listener_ids.remove_if(id.as_ref(), |_, mapped| mapped == name.as_str());
-                    }
+                    eviction_metrics.cache_eviction();
+                }
+                if let Some(unmap) = &unmap {
+                    unmap(name, entry, cause);
                 }
             })
             .build();
         Self {
             inner: Arc::new(Inner {
                 entries,
+                stale,
                 ids,
                 sealer: Sealer::random(),
                 config,
                 serial: AtomicU64::new(0),
+                metrics,
             }),
         }
     }
@@ -232,14 +284,16 @@ impl CredentialCache {
         if let Some(entry) = self.inner.entries.get(name).await {
             if entry.fresh_until > Instant::now() {
                 debug!(credential = name, "Credential cache hit");
-                return Ok((self.view(name, entry), Lookup::Hit));
+                self.inner.metrics.cache_hit();
+                return Ok((self.view(name, entry, false), Lookup::Hit));
             }
             self.remove_if_same(name, entry.serial).await;
         }
         debug!(credential = name, "Credential cache miss");
+        self.inner.metrics.cache_miss();
         let inner = self.inner.clone();
         let owned = name.to_owned();
-        let entry = self
+        let fetched = self
             .inner
             .entries
             .try_get_with(name.to_owned(), async move {
@@ -247,12 +301,43 @@ impl CredentialCache {
                 inner.make_entry(&owned, fetched)
             })
             .await
-            .map_err(|shared| (*shared).clone())?;
-        Ok((self.view(name, entry), Lookup::Miss))
+            .map_err(|shared| (*shared).clone());
+        match fetched {
+            Ok(entry) => Ok((self.view(name, entry, false), Lookup::Miss)),
+            Err(CacheError::Upstream(err)) if may_serve_stale(&err) => {
+                match self.stale_copy(name) {
+                    Some(entry) => {
+                        warn!(credential = name, error = %err, "Serving an expired credential: the upstream lookup failed");
+                        self.inner.metrics.stale_serve();
+                        Ok((self.view(name, entry, true), Lookup::Miss))
+                    }
+                    None => Err(CacheError::Upstream(err)),
+                }
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The expired copy of `name`, if stale serving is on and it expired within the window.
+    fn stale_copy(&self, name: &str) -> Option<Entry> {
+        let window = self.inner.config.stale_if_error?;
+        let entry = self.inner.stale.as_ref()?.get(name)?;
+        (Instant::now() < entry.fresh_until + window).then_some(entry)
     }
 
     /// Drops the entry for `name`, found or not found.
     pub async fn invalidate_name(&self, name: &str) {
+        if let Some(stale) = &self.inner.stale {
+            if let Some(Entry {
+                state: State::Found { id, .. },
+                ..
+            }) = stale.remove(name)
+            {
+                self.inner
+                    .ids
+                    .remove_if(id.as_ref(), |_, mapped| mapped == name);
+            }
+        }
         if let Some(entry) = self.inner.entries.remove(name).await {
             if let State::Found { id, .. } = entry.state {
                 self.inner
@@ -275,13 +360,14 @@ impl CredentialCache {
         self.inner.entries.entry_count()
     }
 
-    fn view(&self, name: &str, entry: Entry) -> Option<CachedCredential> {
+    fn view(&self, name: &str, entry: Entry, stale: bool) -> Option<CachedCredential> {
         match entry.state {
             State::Found { id, sealed } => Some(CachedCredential {
                 name: Arc::from(name),
                 id,
                 sealed,
                 sealer: self.inner.sealer.clone(),
+                stale,
             }),
             State::Missing => None,
         }
@@ -313,6 +399,10 @@ impl Inner {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let Some(fetched) = fetched else {
+            // The upstream says it is gone: no stale copy may outlive that answer.
+            if let Some(stale) = &self.stale {
+                stale.invalidate(name);
+            }
             return Ok(Entry {
                 state: State::Missing,
                 fresh_until: now + self.config.negative_ttl,
@@ -324,14 +414,29 @@ impl Inner {
             fetched.value.expose(),
         )?;
         self.ids.insert(fetched.id.clone(), name.to_owned());
-        Ok(Entry {
+        let entry = Entry {
             state: State::Found {
                 id: Arc::from(fetched.id),
                 sealed: Arc::from(sealed),
             },
             fresh_until: now + self.config.ttl,
             serial,
-        })
+        };
+        if let Some(stale) = &self.stale {
+            stale.insert(name.to_owned(), entry.clone());
+        }
+        Ok(entry)
+    }
+}
+
+/// Whether a failed lookup may be answered from an expired entry: only when the upstream could
+/// not answer (transport error, timeout, 5xx), never when it refused (401, 403) or the answer
+/// was unreadable. A "not found" is not an error and is never answered stale.
+pub fn may_serve_stale(err: &UpstreamError) -> bool {
+    match err {
+        UpstreamError::Unreachable(_) | UpstreamError::Timeout => true,
+        UpstreamError::Status(status) => *status >= 500,
+        UpstreamError::Unreadable => false,
     }
 }
 
@@ -349,6 +454,7 @@ mod tests {
             ttl: Duration::from_secs(60),
             negative_ttl: Duration::from_secs(5),
             capacity: 100,
+            stale_if_error: None,
         }
     }
 
@@ -485,6 +591,100 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    async fn failing(
+        cache: &CredentialCache,
+        name: &str,
+        err: UpstreamError,
+    ) -> Result<Option<CachedCredential>, CacheError> {
+        cache.get(name, || async move { Err(err) }).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_entries_are_served_stale_within_the_window_only() {
+        let metrics = Metrics::new();
+        let cache = CredentialCache::with_metrics(
+            CacheConfig {
+                stale_if_error: Some(Duration::from_secs(30)),
+                ..config()
+            },
+            metrics.clone(),
+        );
+        let calls = AtomicUsize::new(0);
+        lookup(&cache, &calls, "portal", Some(("c1", json!("s"))))
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_secs(61)).await;
+        for err in [
+            UpstreamError::Unreachable("refused".into()),
+            UpstreamError::Timeout,
+            UpstreamError::Status(503),
+        ] {
+            let stale = failing(&cache, "portal", err).await.unwrap().unwrap();
+            assert!(stale.is_stale());
+            assert_eq!(stale.open().unwrap(), json!("s"));
+        }
+        for err in [
+            UpstreamError::Status(401),
+            UpstreamError::Status(403),
+            UpstreamError::Unreadable,
+        ] {
+            assert!(failing(&cache, "portal", err).await.is_err());
+        }
+        assert!(metrics
+            .encode()
+            .contains("libretto_sidecar_stale_serves_total 3"));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(failing(&cache, "portal", UpstreamError::Timeout)
+            .await
+            .is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn not_found_and_invalidation_end_stale_serving() {
+        let cache = CredentialCache::new(CacheConfig {
+            stale_if_error: Some(Duration::from_secs(300)),
+            ..config()
+        });
+        let calls = AtomicUsize::new(0);
+        for name in ["gone", "dropped", "by-id"] {
+            lookup(&cache, &calls, name, Some((name, json!("s"))))
+                .await
+                .unwrap();
+        }
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(lookup(&cache, &calls, "gone", None)
+            .await
+            .unwrap()
+            .is_none());
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert!(failing(&cache, "gone", UpstreamError::Timeout)
+            .await
+            .is_err());
+        cache.invalidate_name("dropped").await;
+        assert!(failing(&cache, "dropped", UpstreamError::Timeout)
+            .await
+            .is_err());
+        cache.invalidate_id("by-id").await;
+        assert!(failing(&cache, "by-id", UpstreamError::Timeout)
+            .await
+            .is_err());
+    }
+
+    #[tokio::test]
+    async fn without_the_window_nothing_is_served_stale() {
+        let cache = CredentialCache::new(CacheConfig {
+            ttl: Duration::ZERO,
+            ..config()
+        });
+        let calls = AtomicUsize::new(0);
+        lookup(&cache, &calls, "portal", Some(("c1", json!("s"))))
+            .await
+            .unwrap();
+        assert!(failing(&cache, "portal", UpstreamError::Timeout)
+            .await
+            .is_err());
     }
 
     #[tokio::test]

@@ -86,6 +86,7 @@ pub struct MockArgs {
 /// Flags of `libretto-sidecar serve`. The API key is never a flag: it comes from the
 /// environment variable `LIBRETTO_API_KEY` or from `--api-key-file`.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = SERVE_AFTER_HELP)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(
@@ -148,10 +149,12 @@ pub struct ServeArgs {
     pub allow_credential_reads: bool,
 
     /// Policy file (TOML, or JSON for a .json file): which workflows may use which credentials.
+    /// Default: none (any workflow may use any credential).
     #[arg(long, env = "LIBRETTO_SIDECAR_POLICY")]
     pub policy: Option<PathBuf>,
 
     /// File holding the token every client must send in `x-sidecar-token`; re-read on SIGHUP.
+    /// Default: none (local clients need no token).
     #[arg(long, env = "LIBRETTO_SIDECAR_CLIENT_TOKEN_FILE")]
     pub client_token_file: Option<PathBuf>,
 
@@ -174,7 +177,46 @@ pub struct ServeArgs {
     /// Largest request head accepted (bytes, or 64KiB); larger ones are answered 431.
     #[arg(long, env = "LIBRETTO_SIDECAR_MAX_HEADER_BYTES", default_value = "64KiB", value_parser = parse_size)]
     pub max_header_bytes: usize,
+
+    // Operations: admin listener, warm-up, shutdown and outage behaviour.
+    /// Address of the admin listener (GET /healthz, /readyz, /metrics); no secrets there.
+    #[arg(
+        long,
+        env = "LIBRETTO_SIDECAR_ADMIN_LISTEN",
+        default_value = "127.0.0.1:8789"
+    )]
+    pub admin_listen: SocketAddr,
+
+    /// Credentials (comma-separated names) fetched into the cache at start-up; /readyz answers
+    /// 503 until all of them are in. Default: none.
+    #[arg(
+        long,
+        env = "LIBRETTO_SIDECAR_PREFETCH",
+        value_delimiter = ',',
+        value_name = "NAME,..."
+    )]
+    pub prefetch: Vec<String>,
+
+    /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "LIBRETTO_SIDECAR_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// When a credential lookup fails (connect error, timeout or 5xx), serve a cached value that
+    /// expired no longer ago than this, marked `x-libretto-sidecar-stale: 1`. Default: off.
+    #[arg(long, env = "LIBRETTO_SIDECAR_STALE_IF_ERROR", value_parser = parse_duration, value_name = "DURATION")]
+    pub stale_if_error: Option<Duration>,
 }
+
+/// The end of `serve --help`: where the key comes from, switch defaults, and signals.
+const SERVE_AFTER_HELP: &str = "\
+The upstream API key is never a flag value: it is read from the LIBRETTO_API_KEY environment
+variable, or from the file named by --api-key-file (which wins). That file is re-read on SIGHUP
+and after an upstream 401. Switches without a value (--mock, --resolve-schedules,
+--allow-credential-reads, --allow-remote, --allow-forwarded) are off unless given; flags without
+a [default] are unset unless given.
+
+Signals: SIGTERM or SIGINT stop accepting, let requests in flight finish within
+--shutdown-grace and exit 0; SIGHUP re-reads the API key file and the client token file.";
 
 /// How long a mock job runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,6 +15,8 @@
 //! secrets scrubbed). Each request ends with one "Request finished" line (status, duration,
 //! placeholders, cache hits and misses); each resolved placeholder gives one event on the
 //! `audit` target (credential, field, workflow, job id), never a value.
+//! Every request is counted in the metrics by route and status, and every refusal by its
+//! error code.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +32,7 @@ use crate::answer::{Answers, Echo, Treatment};
 use crate::body::{full, read_limited, Body};
 use crate::cache::CredentialCache;
 use crate::guard::{self, Guard};
+use crate::metrics::{route_label, Metrics};
 use crate::resolve::{self, Checks, Resolution, Target};
 use crate::server::Handler;
 use crate::sidecar_error::SidecarError;
@@ -37,6 +40,9 @@ use crate::upstream::{Upstream, REQUEST_ID_HEADER};
 
 /// The header listing the credential ids a forwarded job uses (the upstream's delete guard).
 pub const CREDENTIAL_IDS_HEADER: HeaderName = HeaderName::from_static("x-libretto-credential-ids");
+
+/// The response header marking a job resolved with a credential served past its expiry.
+pub const STALE_HEADER: HeaderName = HeaderName::from_static("x-libretto-sidecar-stale");
 
 /// The longest client-supplied request id kept; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -151,6 +157,7 @@ struct Inner {
     config: ProxyConfig,
     guard: Guard,
     answers: Answers,
+    metrics: Metrics,
 }
 
 /// What one request did, for its "Request finished" line.
@@ -166,11 +173,17 @@ struct RequestStats {
 impl Proxy {
     /// A proxy with the default checks: no client token, relayed requests and credential
     /// reads refused, no policy.
-    pub fn new(upstream: Upstream, cache: CredentialCache, config: ProxyConfig) -> Self {
+    pub fn new(
+        upstream: Upstream,
+        cache: CredentialCache,
+        config: ProxyConfig,
+        metrics: Metrics,
+    ) -> Self {
         Self::secured(
             upstream,
             cache,
             config,
+            metrics,
             Guard::default(),
             Answers::default(),
         )
@@ -181,6 +194,7 @@ impl Proxy {
         upstream: Upstream,
         cache: CredentialCache,
         config: ProxyConfig,
+        metrics: Metrics,
         guard: Guard,
         answers: Answers,
     ) -> Self {
@@ -191,6 +205,7 @@ impl Proxy {
                 config,
                 guard,
                 answers,
+                metrics,
             }),
         }
     }
@@ -201,6 +216,10 @@ impl Proxy {
 
     pub fn answers(&self) -> &Answers {
         &self.inner.answers
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.inner.upstream
     }
 
     pub fn cache(&self) -> &CredentialCache {
@@ -271,8 +290,10 @@ impl Proxy {
                     workflow,
                     uses,
                     filled,
+                    stale,
                     ..
                 } = resolution;
+                self.inner.metrics.placeholders_resolved(uses.len());
                 if !credential_ids.is_empty() {
                     let list = credential_ids.join(",");
                     if let Ok(value) = HeaderValue::from_str(&list) {
@@ -299,7 +320,7 @@ impl Proxy {
                     Err(_) => (None, None),
                 };
                 audit(&uses, workflow.as_deref(), job_id, status);
-                Ok(answered?.0)
+                Ok(mark_stale(answered?.0, stale))
             }
             Route::CredentialWrite(write) => {
                 let bytes = self.read_body(body).await?;
@@ -392,6 +413,16 @@ fn audit(uses: &[resolve::Use], workflow: Option<&str>, job_id: Option<&str>, st
     }
 }
 
+/// Marks a response whose job used a credential served past its expiry.
+fn mark_stale(mut response: Response<Body>, stale: bool) -> Response<Body> {
+    if stale {
+        response
+            .headers_mut()
+            .insert(STALE_HEADER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
 impl Handler for Proxy {
     async fn call(&self, request: Request<Incoming>) -> Response<Body> {
         let request_id = request_id(request.headers());
@@ -401,7 +432,10 @@ impl Handler for Proxy {
             method = %request.method(),
             path = %request.uri().path(),
         );
-        async {
+        let label = route_label(request.uri().path());
+        let metrics = self.inner.metrics.clone();
+        async move {
+            let _in_flight = metrics.in_flight();
             let started = Instant::now();
             let mut stats = RequestStats::default();
             let method = request.method().clone();
@@ -421,9 +455,11 @@ impl Handler for Proxy {
                 Ok(response) => response,
                 Err(answer) => {
                     info!(code = %answer.code, status = answer.status.as_u16(), "Request refused");
+                    metrics.error(&answer.code);
                     answer.into_response()
                 }
             };
+            metrics.request(label, response.status().as_u16());
             response
                 .headers_mut()
                 .insert(REQUEST_ID_HEADER, request_id.clone());

@@ -62,6 +62,8 @@ pub struct Resolution {
     pub filled: Vec<Filled>,
     pub cache_hits: usize,
     pub cache_misses: usize,
+    /// Whether any credential used was served past its expiry (`--stale-if-error`).
+    pub stale: bool,
 }
 
 impl Resolution {
@@ -126,6 +128,7 @@ pub async fn resolve(
         "Resolving placeholders"
     );
     let fetched = fetch_all(&names, cache, upstream, request_id).await?;
+    let stale = fetched.found.values().any(CachedCredential::is_stale);
     let mut opened: HashMap<&str, Value> = HashMap::with_capacity(fetched.found.len());
     for (name, credential) in &fetched.found {
         let value = credential
@@ -161,6 +164,7 @@ pub async fn resolve(
         filled,
         cache_hits: fetched.hits,
         cache_misses: fetched.misses,
+        stale,
     })
 }
 

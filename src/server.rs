@@ -24,6 +24,7 @@ use tracing::{debug, info_span, warn, Instrument};
 
 use crate::body::Body;
 use crate::envelope::ApiError;
+use crate::metrics::Metrics;
 
 /// Handles one request. Implemented by the mock's router and the sidecar's proxy.
 pub trait Handler: Clone + Send + Sync + 'static {
@@ -45,6 +46,8 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// How long in-flight requests may take to finish after shutdown begins.
     pub shutdown_grace: Duration,
+    /// Where open connections are counted, if anywhere.
+    pub metrics: Option<Metrics>,
 }
 
 impl Default for ServerOptions {
@@ -54,6 +57,7 @@ impl Default for ServerOptions {
             max_header_bytes: 64 * 1024,
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(10),
+            metrics: None,
         }
     }
 }
@@ -121,8 +125,10 @@ pub async fn serve<H: Handler>(
             .serve_connection_with_upgrades(io, service)
             .into_owned();
         let watched = graceful.watch(connection);
+        let open = options.metrics.as_ref().map(Metrics::open_connection);
         tokio::spawn(
             async move {
+                let _open = open;
                 if let Err(err) = watched.await {
                     debug!(error = %err, "Connection ended with an error");
                 }

@@ -23,3 +23,31 @@ pub async fn signal() {
     }
     tracing::info!("Shutdown signal received");
 }
+
+/// Installs the SIGINT and SIGTERM handlers now and returns a future that resolves on either.
+/// Unlike [`signal`], which installs them when first polled, a signal arriving between this
+/// call and the first poll is not lost (nor fatal).
+pub fn install() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal as unix_signal, SignalKind};
+        let interrupt = unix_signal(SignalKind::interrupt());
+        let terminate = unix_signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                    tracing::info!("Shutdown signal received");
+                }
+                _ => signal().await,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        signal()
+    }
+}

@@ -9,27 +9,36 @@
 //! The security settings are read here too and rejected early: the client token file, the
 //! policy file, and a listen address reachable from other hosts without a token. Core dumps
 //! are turned off before any secret is loaded, and SIGHUP re-reads the client token file.
+//!
+//! Beside the proxy runs the admin listener (probes and metrics). Credentials named with
+//! `--prefetch` are fetched before `/readyz` turns ready. On SIGTERM or SIGINT readiness drops
+//! at once, the proxy stops accepting and in-flight requests get `--shutdown-grace` to finish;
+//! SIGHUP re-reads the API key file.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{info, info_span, warn, Instrument};
 
 use crate::access::{check_bind, AccessError, ClientToken};
+use crate::admin::{Admin, Readiness};
 use crate::answer::Answers;
+use crate::backoff::Backoff;
 use crate::cache::{CacheConfig, CredentialCache};
 use crate::cli::ServeArgs;
 use crate::guard::Guard;
+use crate::metrics::Metrics;
 use crate::mock::{Mock, MockConfig, DEMO_FIXTURES};
 use crate::policy::{Policy, PolicyError};
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::secret::Secret;
 use crate::server::{self, ServerOptions};
-use crate::upstream::{Upstream, UpstreamConfig, UpstreamConfigError};
+use crate::upstream::{KeyReloadError, Upstream, UpstreamConfig, UpstreamConfigError};
 
 /// The environment variable the upstream API key is read from.
 pub const API_KEY_ENV: &str = "LIBRETTO_API_KEY";
@@ -92,6 +101,30 @@ pub struct ServeConfig {
     pub guard: Guard,
     /// Connection limits of the client-facing server.
     pub server: ServerOptions,
+    pub ops: OpsConfig,
+}
+
+/// The operations settings: admin listener, warm-up, shutdown and key rotation.
+#[derive(Debug, Clone)]
+pub struct OpsConfig {
+    pub admin_listen: SocketAddr,
+    /// Credentials fetched at start-up before the sidecar reports ready.
+    pub prefetch: Vec<String>,
+    /// How long in-flight requests may take to finish once shutdown begins.
+    pub shutdown_grace: Duration,
+    /// The file the API key came from, re-read on SIGHUP and after an upstream 401.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        Self {
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 8789)),
+            prefetch: Vec::new(),
+            shutdown_grace: Duration::from_secs(10),
+            key_file: None,
+        }
+    }
 }
 
 impl ServeConfig {
@@ -112,6 +145,7 @@ impl ServeConfig {
             }
             None => None,
         };
+        let key_file = file_key.as_ref().and(args.api_key_file.clone());
         let api_key = file_key.or(env_key.filter(|key| !key.is_empty()));
         let upstream = if args.mock {
             if args.upstream != DEFAULT_UPSTREAM {
@@ -147,6 +181,18 @@ impl ServeConfig {
                 ttl: args.cache_ttl,
                 negative_ttl: args.negative_ttl,
                 capacity: args.cache_capacity,
+                stale_if_error: args.stale_if_error,
+            },
+            ops: OpsConfig {
+                admin_listen: args.admin_listen,
+                prefetch: args
+                    .prefetch
+                    .iter()
+                    .map(|name| name.trim().to_owned())
+                    .filter(|name| !name.is_empty())
+                    .collect(),
+                shutdown_grace: args.shutdown_grace,
+                key_file,
             },
             guard: Guard {
                 token,
@@ -171,10 +217,15 @@ pub fn key_from_env() -> Option<Secret> {
         .filter(|key| !key.is_empty())
 }
 
-/// A built sidecar: its handler, and the in-process mock when there is one.
+/// A built sidecar: its handler, its metrics and readiness, and the in-process mock when
+/// there is one.
 pub struct Sidecar {
     pub proxy: Proxy,
     server: ServerOptions,
+    metrics: Metrics,
+    readiness: Readiness,
+    prefetch: Vec<String>,
+    shutdown_grace: Duration,
     mock: Option<JoinHandle<()>>,
 }
 
@@ -189,10 +240,11 @@ impl Drop for Sidecar {
 impl Sidecar {
     /// Builds the upstream client, the cache and the proxy; starts the mock if asked to.
     pub async fn build(config: &ServeConfig) -> Result<Self, StartError> {
-        let (base_url, api_key, mock) = match &config.upstream {
+        let (base_url, api_key, key_file, mock) = match &config.upstream {
             UpstreamChoice::Url(url) => (
                 url.clone(),
                 config.api_key.clone().ok_or(StartError::MissingKey)?,
+                config.ops.key_file.clone(),
                 None,
             ),
             UpstreamChoice::Mock => {
@@ -200,34 +252,163 @@ impl Sidecar {
                 (
                     format!("http://{addr}"),
                     Secret::new(DEMO_API_KEY),
+                    None,
                     Some(task),
                 )
             }
         };
+        let metrics = Metrics::new();
         let upstream = Upstream::new(UpstreamConfig {
             base_url,
             timeout: config.upstream_timeout,
             api_key,
+            key_file,
+            metrics: metrics.clone(),
         })?;
-        let cache = CredentialCache::new(config.cache);
+        let cache = CredentialCache::with_metrics(config.cache, metrics.clone());
         let answers = Answers {
             read_timeout: config.upstream_timeout,
             ..Answers::default()
         };
         Ok(Self {
-            proxy: Proxy::secured(upstream, cache, config.proxy, config.guard.clone(), answers),
+            proxy: Proxy::secured(
+                upstream,
+                cache,
+                config.proxy,
+                metrics.clone(),
+                config.guard.clone(),
+                answers,
+            ),
             server: config.server.clone(),
+            readiness: Readiness::new(!config.ops.prefetch.is_empty()),
+            metrics,
+            prefetch: config.ops.prefetch.clone(),
+            shutdown_grace: config.ops.shutdown_grace,
             mock,
         })
     }
 
-    /// Serves on `listener` until `shutdown` resolves.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// The admin routes (`/healthz`, `/readyz`, `/metrics`) of this sidecar.
+    pub fn admin(&self) -> Admin {
+        Admin::new(self.metrics.clone(), self.readiness.clone())
+    }
+
+    /// Prefetches the `--prefetch` credentials, then serves on `listener` until `shutdown`
+    /// resolves. From that moment readiness is false and the listener is closed; in-flight
+    /// requests get the shutdown grace to finish.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        server::serve(listener, self.proxy.clone(), self.server.clone(), shutdown).await;
+        let warmup = (!self.prefetch.is_empty()).then(|| {
+            tokio::spawn(prefetch(
+                self.proxy.clone(),
+                self.prefetch.clone(),
+                self.readiness.clone(),
+            ))
+        });
+        let readiness = self.readiness.clone();
+        let shutdown = async move {
+            shutdown.await;
+            readiness.begin_shutdown();
+            info!("Shutting down: no new connections, draining requests in flight");
+        };
+        let options = ServerOptions {
+            shutdown_grace: self.shutdown_grace,
+            metrics: Some(self.metrics.clone()),
+            ..self.server.clone()
+        };
+        server::serve(listener, self.proxy.clone(), options, shutdown).await;
+        if let Some(warmup) = warmup {
+            warmup.abort();
+        }
+    }
+}
+
+/// The pause between prefetch attempts of one credential.
+const PREFETCH_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+
+/// Fetches every named credential into the cache, retrying each until it is found, then
+/// marks the sidecar ready. Logs names and errors, never values.
+async fn prefetch(proxy: Proxy, names: Vec<String>, readiness: Readiness) {
+    let fetches = names.iter().map(|name| {
+        let proxy = proxy.clone();
+        async move {
+            let mut attempt = 0;
+            loop {
+                let found = proxy
+                    .cache()
+                    .get(name, || proxy.upstream().get_credential(name, None))
+                    .await;
+                match found {
+                    Ok(Some(_)) => {
+                        info!(credential = %name, "Credential prefetched");
+                        return;
+                    }
+                    Ok(None) => {
+                        warn!(credential = %name, attempt, "Prefetch: no such credential; retrying");
+                    }
+                    Err(err) => {
+                        warn!(credential = %name, attempt, error = %err, "Prefetch failed; retrying");
+                    }
+                }
+                tokio::time::sleep(PREFETCH_BACKOFF.delay(attempt)).await;
+                attempt = attempt.saturating_add(1);
+            }
+        }
+    });
+    join_all(fetches).instrument(info_span!("prefetch")).await;
+    readiness.set_warmed();
+    info!(credentials = names.len(), "Prefetch finished; ready");
+}
+
+/// Re-reads the API key file and the client token file on every SIGHUP. The new key is used
+/// from the next upstream call on, and requests in flight keep the one they started with; a
+/// file that cannot be read leaves the old value in force.
+fn spawn_reload_on_sighup(upstream: Upstream, token: ClientToken) -> Option<JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(hangup) => hangup,
+            Err(err) => {
+                warn!(error = %err, "SIGHUP cannot be handled; key and token files will not be re-read on it");
+                return None;
+            }
+        };
+        Some(tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match upstream.reload_key() {
+                    Ok(changed) => info!(changed, "API key file re-read on SIGHUP"),
+                    Err(KeyReloadError::NoFile) => {}
+                    Err(err) => {
+                        warn!(error = %err, "API key not re-read on SIGHUP; keeping the current one")
+                    }
+                }
+                if token.is_configured() {
+                    match token.reload() {
+                        Ok(()) => info!("Client token re-read on SIGHUP"),
+                        Err(err) => {
+                            warn!(error = %err, "Client token not re-read on SIGHUP; keeping the current one")
+                        }
+                    }
+                }
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (upstream, token);
+        None
     }
 }
 
@@ -259,14 +440,25 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
         warn!(error = %err, "Core dumps could not be disabled");
     }
     let config = ServeConfig::from_args(&args, key_from_env())?;
-    spawn_reload_on_sighup(config.guard.token.clone());
+    // Signal handlers go in before anything listens, so an early signal is never fatal.
+    let shutdown = crate::shutdown::install();
     let sidecar = Sidecar::build(&config).await?;
+    let _reload =
+        spawn_reload_on_sighup(sidecar.proxy.upstream().clone(), config.guard.token.clone());
     let listener = server::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
             addr: config.listen,
             source,
         })?;
+    let admin_addr = config.ops.admin_listen;
+    let admin_listener = server::bind(admin_addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: admin_addr,
+            source,
+        })?;
+    let admin_addr = admin_listener.local_addr().unwrap_or(admin_addr);
     let line = server::listening_line(&listener).map_err(|source| StartError::Bind {
         addr: config.listen,
         source,
@@ -275,38 +467,25 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     let _ = writeln!(stdout, "{line}");
     let _ = stdout.flush();
     drop(stdout);
-    info!(upstream = ?config.upstream, "Sidecar started");
-    sidecar.serve(listener, crate::shutdown::signal()).await;
+    info!(upstream = ?config.upstream, admin = %admin_addr, "Sidecar started");
+    // The admin listener outlives the drain, so probes see /readyz 503 until the end.
+    let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin = tokio::spawn(server::serve(
+        admin_listener,
+        sidecar.admin(),
+        ServerOptions {
+            shutdown_grace: Duration::from_secs(1),
+            ..ServerOptions::default()
+        },
+        async move {
+            let _ = admin_stopped.await;
+        },
+    ));
+    sidecar.serve(listener, shutdown).await;
+    let _ = stop_admin.send(());
+    let _ = admin.await;
+    info!("Sidecar stopped");
     Ok(())
-}
-
-/// Re-reads the client token file whenever the process gets SIGHUP; a failed read keeps the
-/// old token. Does nothing without a token file (or off Unix).
-pub fn spawn_reload_on_sighup(token: ClientToken) {
-    if !token.is_configured() {
-        return;
-    }
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(err) => {
-                warn!(error = %err, "SIGHUP cannot be watched; the client token will not be re-read");
-                return;
-            }
-        };
-        tokio::spawn(async move {
-            while hangups.recv().await.is_some() {
-                match token.reload() {
-                    Ok(()) => info!("Client token re-read"),
-                    Err(err) => {
-                        warn!(error = %err, "Client token re-read failed; the old token stays")
-                    }
-                }
-            }
-        });
-    }
 }
 
 #[cfg(test)]
@@ -367,6 +546,39 @@ mod tests {
         assert_eq!(config.cache.negative_ttl, Duration::from_secs(5));
         assert_eq!(config.cache.capacity, 10_000);
         assert!(!config.proxy.resolve_schedules);
+        assert_eq!(config.ops.admin_listen.to_string(), "127.0.0.1:8789");
+        assert_eq!(config.ops.shutdown_grace, Duration::from_secs(10));
+        assert!(config.ops.prefetch.is_empty());
+        assert!(
+            config.ops.key_file.is_none(),
+            "the key came from the environment"
+        );
+        assert_eq!(config.cache.stale_if_error, None);
+    }
+
+    #[test]
+    fn operations_flags_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "k").unwrap();
+        let args = serve_args(&[
+            "--api-key-file",
+            path.to_str().unwrap(),
+            "--admin-listen",
+            "0.0.0.0:9000",
+            "--prefetch",
+            "a, b,,c",
+            "--shutdown-grace",
+            "2s",
+            "--stale-if-error",
+            "5m",
+        ]);
+        let config = ServeConfig::from_args(&args, None).unwrap();
+        assert_eq!(config.ops.admin_listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.ops.prefetch, ["a", "b", "c"]);
+        assert_eq!(config.ops.shutdown_grace, Duration::from_secs(2));
+        assert_eq!(config.ops.key_file.as_deref(), Some(path.as_path()));
+        assert_eq!(config.cache.stale_if_error, Some(Duration::from_secs(300)));
     }
 
     #[test]

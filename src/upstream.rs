@@ -7,7 +7,14 @@
 //! sidecar makes on its own behalf (bounded in time and size, its answer parsed into a typed
 //! result), and [`Upstream::forward`], which sends a prepared request and hands back the
 //! response head as soon as it arrives so the body can be streamed on.
+//!
+//! The lookup is a read, so it is retried a few times with jittered backoff on transport
+//! errors and 5xx answers, all within `--upstream-timeout`; forwarded requests (writes among
+//! them) are sent exactly once. The API key sits behind a lock and is read per request, so it
+//! can be swapped at run time (SIGHUP, or a 401 on a lookup) without touching requests in
+//! flight or the connection pool.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,10 +29,14 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use parking_lot::RwLock;
 use serde_json::{json, Value};
-use tracing::debug;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
 
+use crate::backoff::Backoff;
 use crate::body::{full, Body};
+use crate::metrics::{route_label, Metrics};
 use crate::secret::Secret;
 
 /// The header the upstream reads the tenant's API key from.
@@ -36,6 +47,12 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 
 /// The largest `credentials/get` answer read; a credential is a small JSON document.
 const LOOKUP_BODY_LIMIT: usize = 4 << 20;
+
+/// Most `credentials/get` attempts for one lookup (the first try and its retries).
+pub const LOOKUP_ATTEMPTS: u32 = 4;
+
+/// The pause between lookup attempts.
+const LOOKUP_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
 
 /// Why the upstream base URL or key cannot be used; reported once at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +85,22 @@ pub enum UpstreamError {
     Unreadable,
 }
 
+/// Why the API key file could not be re-read; the key in use stays as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyReloadError {
+    #[error("no API key file was given, so there is nothing to re-read")]
+    NoFile,
+    #[error("the API key file {path} could not be read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the API key file {0} is empty")]
+    Empty(PathBuf),
+    #[error("the API key in {0} contains characters that cannot be sent in an HTTP header")]
+    Header(PathBuf),
+}
+
 /// Settings of the upstream client.
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
@@ -76,6 +109,9 @@ pub struct UpstreamConfig {
     /// How long a call may wait for the upstream's answer.
     pub timeout: Duration,
     pub api_key: Secret,
+    /// The file `api_key` came from, re-read by [`Upstream::reload_key`].
+    pub key_file: Option<PathBuf>,
+    pub metrics: Metrics,
 }
 
 /// A credential as `credentials/get` returned it: its id and its value (JSON text, sealed by
@@ -145,7 +181,10 @@ struct Inner {
     client: Client<HttpsConnector<HttpConnector>, Body>,
     base: BaseUrl,
     timeout: Duration,
-    api_key: Secret,
+    /// Read per request, so a rotation never disturbs a request in flight.
+    api_key: RwLock<Secret>,
+    key_file: Option<PathBuf>,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -183,9 +222,29 @@ impl Upstream {
                 client,
                 base,
                 timeout: config.timeout,
-                api_key: config.api_key,
+                api_key: RwLock::new(config.api_key),
+                key_file: config.key_file,
+                metrics: config.metrics,
             }),
         })
+    }
+
+    /// Re-reads the API key file and uses its key from the next request on. `Ok(true)` when
+    /// the key changed. On any error the key in use is kept.
+    pub fn reload_key(&self) -> Result<bool, KeyReloadError> {
+        let path = self.inner.key_file.as_ref().ok_or(KeyReloadError::NoFile)?;
+        let key = Secret::from_file(path).map_err(|source| KeyReloadError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if key.is_empty() {
+            return Err(KeyReloadError::Empty(path.clone()));
+        }
+        HeaderValue::from_bytes(key.expose()).map_err(|_| KeyReloadError::Header(path.clone()))?;
+        let mut current = self.inner.api_key.write();
+        let changed = *current != key;
+        *current = key;
+        Ok(changed)
     }
 
     pub fn base(&self) -> &BaseUrl {
@@ -194,7 +253,7 @@ impl Upstream {
 
     /// The sidecar's own API key as a header value, marked sensitive so it never prints.
     fn api_key_header(&self) -> Option<HeaderValue> {
-        let mut value = HeaderValue::from_bytes(self.inner.api_key.expose()).ok()?;
+        let mut value = HeaderValue::from_bytes(self.inner.api_key.read().expose()).ok()?;
         value.set_sensitive(true);
         Some(value)
     }
@@ -219,11 +278,18 @@ impl Upstream {
         if let Some(key) = self.api_key_header() {
             headers.insert(API_KEY_HEADER, key);
         }
+        let route = route_label(uri.path());
         let mut request = Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        match tokio::time::timeout(self.inner.timeout, self.inner.client.request(request)).await {
+        let started = Instant::now();
+        let answer =
+            tokio::time::timeout(self.inner.timeout, self.inner.client.request(request)).await;
+        self.inner
+            .metrics
+            .upstream_duration(route, started.elapsed());
+        match answer {
             Err(_) => Err(UpstreamError::Timeout),
             Ok(Err(err)) => {
                 debug!(error = %err, connect = err.is_connect(), "Upstream request failed");
@@ -235,7 +301,51 @@ impl Upstream {
 
     /// Looks a credential up by name with `credentials/get`. `Ok(None)` means the upstream
     /// answered 404: there is no credential of that name.
+    ///
+    /// Transport errors and 5xx answers are retried (at most [`LOOKUP_ATTEMPTS`] tries, with
+    /// jittered backoff), and a 401 re-reads the key file and tries once more; all of it within
+    /// `--upstream-timeout`.
     pub async fn get_credential(
+        &self,
+        name: &str,
+        request_id: Option<&HeaderValue>,
+    ) -> Result<Option<FetchedCredential>, UpstreamError> {
+        let deadline = Instant::now() + self.inner.timeout;
+        let attempts = async {
+            let mut attempt = 0;
+            let mut reloaded = false;
+            loop {
+                let err = match self.lookup_once(name, request_id).await {
+                    Err(err) => err,
+                    done => return done,
+                };
+                if err == UpstreamError::Status(401) && !reloaded && self.inner.key_file.is_some() {
+                    reloaded = true;
+                    match self.reload_key() {
+                        Ok(changed) => info!(changed, "API key file re-read after an upstream 401"),
+                        Err(reload) => warn!(error = %reload, "API key file could not be re-read"),
+                    }
+                    continue;
+                }
+                attempt += 1;
+                let delay = LOOKUP_BACKOFF.delay(attempt - 1);
+                if !is_retryable(&err)
+                    || attempt >= LOOKUP_ATTEMPTS
+                    || Instant::now() + delay >= deadline
+                {
+                    return Err(err);
+                }
+                debug!(credential = name, attempt, error = %err, "Retrying the credential lookup");
+                tokio::time::sleep(delay).await;
+            }
+        };
+        tokio::time::timeout_at(deadline, attempts)
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+    }
+
+    /// One `credentials/get` call.
+    async fn lookup_once(
         &self,
         name: &str,
         request_id: Option<&HeaderValue>,
@@ -275,6 +385,16 @@ impl Upstream {
             StatusCode::NOT_FOUND => Ok(None),
             other => Err(UpstreamError::Status(other.as_u16())),
         }
+    }
+}
+
+/// Whether a failed lookup may succeed if sent again: a transport failure or a 5xx answer.
+/// A 4xx (a wrong key, a forbidden read) or an unreadable answer will not get better.
+pub fn is_retryable(err: &UpstreamError) -> bool {
+    match err {
+        UpstreamError::Unreachable(_) | UpstreamError::Timeout => true,
+        UpstreamError::Status(status) => *status >= 500,
+        UpstreamError::Unreadable => false,
     }
 }
 
@@ -366,6 +486,53 @@ mod tests {
                 Err(UpstreamError::Unreadable)
             ));
         }
+    }
+
+    #[test]
+    fn only_transport_errors_and_5xx_are_retried() {
+        assert!(is_retryable(&UpstreamError::Unreachable("reset".into())));
+        assert!(is_retryable(&UpstreamError::Timeout));
+        assert!(is_retryable(&UpstreamError::Status(500)));
+        assert!(is_retryable(&UpstreamError::Status(503)));
+        for status in [400, 401, 403, 404, 429] {
+            assert!(!is_retryable(&UpstreamError::Status(status)), "{status}");
+        }
+        assert!(!is_retryable(&UpstreamError::Unreadable));
+    }
+
+    #[test]
+    fn the_key_is_swapped_on_reload_and_kept_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "first\n").unwrap();
+        let upstream = Upstream::new(UpstreamConfig {
+            base_url: "http://127.0.0.1:9".into(),
+            timeout: Duration::from_secs(1),
+            api_key: Secret::new("first"),
+            key_file: Some(path.clone()),
+            metrics: Metrics::new(),
+        })
+        .unwrap();
+        assert!(!upstream.reload_key().unwrap(), "same key");
+        std::fs::write(&path, "second").unwrap();
+        assert!(upstream.reload_key().unwrap());
+        assert_eq!(upstream.api_key_header().unwrap(), "second");
+        std::fs::write(&path, "").unwrap();
+        assert!(matches!(
+            upstream.reload_key(),
+            Err(KeyReloadError::Empty(_))
+        ));
+        std::fs::write(&path, "bad\u{1}key").unwrap();
+        assert!(matches!(
+            upstream.reload_key(),
+            Err(KeyReloadError::Header(_))
+        ));
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(
+            upstream.reload_key(),
+            Err(KeyReloadError::Read { .. })
+        ));
+        assert_eq!(upstream.api_key_header().unwrap(), "second", "kept");
     }
 
     #[test]

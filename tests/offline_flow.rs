@@ -25,7 +25,14 @@ struct Sidecar {
 
 async fn start_sidecar() -> Sidecar {
     let mut child = Command::new(env!("CARGO_BIN_EXE_libretto-sidecar"))
-        .args(["serve", "--mock", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--mock",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
         .env_remove("LIBRETTO_API_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -67,7 +67,14 @@ async fn the_key_is_never_a_flag_value_in_help() {
 #[tokio::test]
 async fn serve_mock_prints_one_line_and_fills_a_job() {
     let mut child = sidecar()
-        .args(["serve", "--mock", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--mock",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -16,6 +16,7 @@ use libretto_sidecar::access::ClientToken;
 use libretto_sidecar::answer::Answers;
 use libretto_sidecar::cache::{CacheConfig, CredentialCache};
 use libretto_sidecar::guard::Guard;
+use libretto_sidecar::metrics::Metrics;
 use libretto_sidecar::policy::Policy;
 use libretto_sidecar::proxy::{Proxy, ProxyConfig};
 use libretto_sidecar::secret::Secret;
@@ -443,6 +444,8 @@ async fn a_json_answer_too_large_to_check_is_refused() {
         base_url: base,
         timeout: Duration::from_secs(5),
         api_key: Secret::new(UPSTREAM_KEY),
+        key_file: None,
+        metrics: Metrics::new(),
     })
     .unwrap();
     let answers = Answers {
@@ -456,6 +459,7 @@ async fn a_json_answer_too_large_to_check_is_refused() {
             max_body: 1 << 20,
             resolve_schedules: false,
         },
+        Metrics::new(),
         Guard::default(),
         answers,
     );

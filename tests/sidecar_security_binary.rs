@@ -52,7 +52,14 @@ async fn start(dir: &Path, args: &[&str], log: &str) -> (Child, String) {
     let stdout = std::fs::File::create(dir.join("stdout")).unwrap();
     let stderr = std::fs::File::create(dir.join("stderr")).unwrap();
     let child = sidecar()
-        .args(["serve", "--mock", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--mock",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
         .args(args)
         .env("RUST_LOG", log)
         .stdout(Stdio::from(stdout))

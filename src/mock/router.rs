@@ -183,9 +183,19 @@ async fn respond(mock: &Mock, request: Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// Answers one request, logging its route and status under a fresh request id.
+/// The request id for a request's log lines: the caller's `x-request-id` when it is short
+/// printable ASCII (a sidecar in front passes its own), else a fresh UUID.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// Answers one request, logging its route and status under its request id.
 pub async fn handle(mock: Mock, request: Request<Incoming>) -> Response<Body> {
-    let span = info_span!("request", request_id = %Uuid::new_v4());
+    let span = info_span!("request", request_id = %request_id(request.headers()));
     async move {
         let path = request.uri().path().to_string();
         let method = request.method().clone();
@@ -224,6 +234,16 @@ mod tests {
         assert_eq!(resolve("/v2/credentials/list"), Resolution::NotFound);
         assert_eq!(resolve("/v1/credentials"), Resolution::NotFound);
         assert_eq!(resolve("/"), Resolution::NotFound);
+    }
+
+    #[test]
+    fn request_ids_come_from_the_caller_when_usable() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(request_id(&headers).len(), 36);
+        headers.insert("x-request-id", HeaderValue::from_static("abc-1"));
+        assert_eq!(request_id(&headers), "abc-1");
+        headers.insert("x-request-id", HeaderValue::from_static("a b"));
+        assert_eq!(request_id(&headers).len(), 36);
     }
 
     #[test]

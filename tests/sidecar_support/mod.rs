@@ -15,13 +15,15 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
+use libretto_sidecar::admin::Readiness;
 use libretto_sidecar::body::{full, Body};
 use libretto_sidecar::cache::CacheConfig;
 use libretto_sidecar::guard::Guard;
+use libretto_sidecar::metrics::Metrics;
 use libretto_sidecar::proxy::{Proxy, ProxyConfig};
 use libretto_sidecar::secret::Secret;
 use libretto_sidecar::server::{self, Handler, ServerOptions};
-use libretto_sidecar::sidecar::{ServeConfig, Sidecar, UpstreamChoice};
+use libretto_sidecar::sidecar::{OpsConfig, ServeConfig, Sidecar, UpstreamChoice};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -60,6 +62,10 @@ struct State {
     recorded: Mutex<Vec<Recorded>>,
     jobs: AtomicUsize,
     release_stream: Notify,
+    /// Keys accepted besides [`UPSTREAM_KEY`].
+    extra_keys: Mutex<Vec<String>>,
+    /// `credentials/get` calls still to answer 500 before answering normally.
+    fail_next: AtomicUsize,
 }
 
 /// The fake upstream. Cheap to clone.
@@ -90,6 +96,37 @@ impl FakeUpstream {
         self.state
             .lookup_delay_ms
             .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Forgets the credential called `name`, as if it were deleted behind the sidecar's back.
+    pub fn remove_credential(&self, name: &str) {
+        self.state.credentials.lock().retain(|(n, _, _)| n != name);
+    }
+
+    /// Accepts `key` as well as [`UPSTREAM_KEY`].
+    pub fn accept_key(&self, key: &str) {
+        self.state.extra_keys.lock().push(key.to_owned());
+    }
+
+    /// Answers the next `count` lookups with 500, then normally again.
+    pub fn fail_next_lookups(&self, count: usize) {
+        self.state.fail_next.store(count, Ordering::SeqCst);
+    }
+
+    /// Starts the fake on `127.0.0.1:0` until `stop` resolves (then its port refuses
+    /// connections); returns its base URL.
+    pub async fn start_until(
+        &self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> String {
+        let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let options = ServerOptions {
+            shutdown_grace: Duration::from_millis(100),
+            ..ServerOptions::default()
+        };
+        tokio::spawn(server::serve(listener, self.clone(), options, stop));
+        format!("http://{addr}")
     }
 
     pub fn lookups(&self) -> usize {
@@ -131,6 +168,14 @@ impl FakeUpstream {
         let delay = self.state.lookup_delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        let failing = self
+            .state
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return envelope_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR");
         }
         match self.state.mode.load(Ordering::SeqCst) {
             1 => return envelope_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR"),
@@ -237,10 +282,23 @@ impl Handler for FakeUpstream {
             headers: parts.headers.clone(),
             body: bytes.clone(),
         });
-        let authorized = parts
+        let authorized = parts.headers.get("x-api-key").is_some_and(|key| {
+            key == UPSTREAM_KEY
+                || self
+                    .state
+                    .extra_keys
+                    .lock()
+                    .iter()
+                    .any(|extra| key == extra.as_str())
+        });
+        if let Some(ms) = parts
             .headers
-            .get("x-api-key")
-            .is_some_and(|key| key == UPSTREAM_KEY);
+            .get("x-echo-delay-ms")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
         let input: Value = serde_json::from_slice::<Value>(&bytes)
             .ok()
             .and_then(|v| v.get("json").cloned())
@@ -256,6 +314,15 @@ impl Handler for FakeUpstream {
             "/v1/credentials/upsert" => self.credential_write("upsert", &input),
             "/v1/credentials/delete" => self.credential_write("delete", &input),
             "/v1/jobs/create" | "/v1/schedules/create" | "/v1/schedules/update" => {
+                if let Some(status) = parts
+                    .headers
+                    .get("x-echo-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u16>().ok())
+                    .and_then(|v| StatusCode::from_u16(v).ok())
+                {
+                    return envelope_error(status, "ECHOED_STATUS");
+                }
                 let n = self.state.jobs.fetch_add(1, Ordering::SeqCst);
                 json_answer(
                     StatusCode::OK,
@@ -367,6 +434,7 @@ pub struct Options {
     pub guard: Guard,
     /// Connection limits of the sidecar's server.
     pub server: ServerOptions,
+    pub ops: OpsConfig,
 }
 
 impl Default for Options {
@@ -379,15 +447,19 @@ impl Default for Options {
             key: UPSTREAM_KEY,
             guard: Guard::default(),
             server: ServerOptions::default(),
+            ops: OpsConfig::default(),
         }
     }
 }
 
-/// A running sidecar: its base URL and its handler (for the cache).
+/// A running sidecar: its base URL, its handler (for the cache), and its admin listener.
 pub struct Running {
     pub url: String,
     pub addr: SocketAddr,
     pub proxy: Proxy,
+    pub admin_url: String,
+    pub metrics: Metrics,
+    pub readiness: Readiness,
 }
 
 /// Starts a sidecar in front of `upstream` with the test key.
@@ -404,9 +476,20 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
         cache: options.cache,
         guard: options.guard,
         server: options.server,
+        ops: options.ops,
     };
     let sidecar = Sidecar::build(&config).await.unwrap();
     let proxy = sidecar.proxy.clone();
+    let metrics = sidecar.metrics().clone();
+    let readiness = sidecar.readiness().clone();
+    let admin_listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let admin_addr = admin_listener.local_addr().unwrap();
+    tokio::spawn(server::serve(
+        admin_listener,
+        sidecar.admin(),
+        ServerOptions::default(),
+        std::future::pending(),
+    ));
     let listener = server::bind(config.listen).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(sidecar.serve(listener, std::future::pending()));
@@ -414,6 +497,9 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
         url: format!("http://{addr}"),
         addr,
         proxy,
+        admin_url: format!("http://{admin_addr}"),
+        metrics,
+        readiness,
     }
 }
 

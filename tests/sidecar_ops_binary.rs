@@ -1,0 +1,432 @@
+//! The shipped binary under operations: `--help` and `--version`, JSON log lines that parse
+//! and carry the request id, a SIGTERM that lets a slow request finish while new connections
+//! are refused and exits 0, and a SIGHUP key rotation under load that fails no request. The
+//! upstream is the counting fake, run in the test process; signals go through `kill`.
+
+mod common;
+mod sidecar_support;
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::TestClient;
+use http::Method;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use sidecar_support::{FakeUpstream, UPSTREAM_KEY};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const PASSWORD: &str = "s3cr\"et\\pa ss ü";
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_libretto-sidecar"));
+    for (var, _) in std::env::vars() {
+        if var.starts_with("LIBRETTO_") || var == "RUST_LOG" {
+            command.env_remove(var);
+        }
+    }
+    command.kill_on_drop(true);
+    command
+}
+
+/// A running sidecar process, its addresses, and its stderr lines as they arrive.
+struct Sidecar {
+    child: Child,
+    base: String,
+    admin: String,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Sidecar {
+    /// Starts `serve` with JSON logs on ephemeral ports, plus `args` and `envs`.
+    async fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut command = binary();
+        command
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .args(args)
+            .env("RUST_LOG", "info,libretto_sidecar=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, value) in envs {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("the binary starts");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        let sink = logs.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stderr.next_line().await {
+                sink.lock().push(line);
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        tokio::time::timeout(Duration::from_secs(20), stdout.read_line(&mut line))
+            .await
+            .expect("the listening line arrives in time")
+            .unwrap();
+        let base = line
+            .trim_end()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        let started = wait_for(&logs, |log| log["message"] == "Sidecar started").await;
+        let admin = format!("http://{}", started["admin"].as_str().unwrap());
+        Self {
+            child,
+            base,
+            admin,
+            logs,
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("still running").to_string();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Sends SIGTERM and waits for the exit, at most `within`.
+    async fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        self.signal("TERM");
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("the process exits in time")
+            .unwrap()
+    }
+
+    /// Every stderr line, parsed; panics on a line that is not JSON.
+    fn json_logs(&self) -> Vec<Value> {
+        self.logs
+            .lock()
+            .iter()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+            .collect()
+    }
+}
+
+/// Waits (at most 20 s) for a JSON log line matching `predicate`.
+async fn wait_for(logs: &Mutex<Vec<String>>, predicate: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = logs
+            .lock()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|log| predicate(log));
+        if let Some(found) = found {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "log line never came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn fake() -> (FakeUpstream, String) {
+    let fake = FakeUpstream::new().with_credential(
+        "portal-production",
+        "11111111-1111-4111-8111-111111111111",
+        json!({"username": "alice@example.com", "password": PASSWORD}),
+    );
+    let url = fake.start().await;
+    (fake, url)
+}
+
+fn portal_job() -> String {
+    json!({"json": {"workflow": "portal-login",
+        "params": {"username": "{{credential:portal-production/username}}",
+                   "password": "{{credential:portal-production/password}}"}}})
+    .to_string()
+}
+
+#[test]
+fn version_and_help_document_every_flag() {
+    let version = std::process::Command::new(env!("CARGO_BIN_EXE_libretto-sidecar"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("libretto-sidecar {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_libretto-sidecar"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("LIBRETTO_API_KEY environment"), "{help}");
+    // One entry per flag: its line and the indented lines under it.
+    let mut entries: Vec<String> = Vec::new();
+    let options = help
+        .lines()
+        .skip_while(|line| *line != "Options:")
+        .take_while(|line| !line.is_empty());
+    for line in options {
+        if line.trim_start().starts_with("--") || line.trim_start().starts_with("-h") {
+            entries.push(line.trim().to_owned());
+        } else if line.starts_with("          ") {
+            if let Some(last) = entries.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+        }
+    }
+    let flags: Vec<&str> = entries
+        .iter()
+        .filter_map(|entry| entry.split_whitespace().next())
+        .filter(|flag| flag.starts_with("--"))
+        .collect();
+    for expected in [
+        "--listen",
+        "--admin-listen",
+        "--upstream",
+        "--mock",
+        "--api-key-file",
+        "--upstream-timeout",
+        "--max-body",
+        "--cache-ttl",
+        "--negative-ttl",
+        "--cache-capacity",
+        "--resolve-schedules",
+        "--prefetch",
+        "--shutdown-grace",
+        "--stale-if-error",
+        "--log-format",
+    ] {
+        assert!(
+            flags.contains(&expected),
+            "{expected} missing from {flags:?}"
+        );
+    }
+    let switches = [
+        "--mock",
+        "--resolve-schedules",
+        "--allow-credential-reads",
+        "--allow-remote",
+        "--allow-forwarded",
+    ];
+    for entry in entries.iter().filter(|entry| entry.starts_with("--")) {
+        let flag = entry.split_whitespace().next().unwrap();
+        assert!(entry.contains("[env: LIBRETTO_"), "no env var: {entry}");
+        let documented_default = entry.contains("[default: ")
+            || entry.contains("Default: ")
+            || switches.contains(&flag)
+            || flag == "--api-key-file";
+        assert!(documented_default, "no default: {entry}");
+    }
+    assert!(help.contains("Switches without a value ("));
+    assert!(help.contains("are off unless given"));
+}
+
+#[tokio::test]
+async fn json_logs_parse_and_carry_the_request_id() {
+    let (fake, url) = fake().await;
+    let mut sidecar =
+        Sidecar::start(&["--upstream", &url], &[("LIBRETTO_API_KEY", UPSTREAM_KEY)]).await;
+    let client = TestClient::new(&sidecar.base);
+    let job = client
+        .send(
+            Method::POST,
+            "/v1/jobs/create",
+            &[
+                ("content-type", "application/json"),
+                ("x-request-id", "ops-json-7"),
+            ],
+            portal_job(),
+        )
+        .await;
+    assert_eq!(job.status, 200, "{}", job.json);
+    assert_eq!(job.headers["x-request-id"], "ops-json-7");
+    assert_eq!(
+        fake.recorded_at("/v1/credentials/get")[0].headers["x-request-id"],
+        "ops-json-7"
+    );
+    assert_eq!(
+        fake.recorded_at("/v1/jobs/create")[0].headers["x-request-id"],
+        "ops-json-7"
+    );
+    wait_for(&sidecar.logs, |log| log["message"] == "Request finished").await;
+
+    let status = sidecar.terminate(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}");
+    let logs = sidecar.json_logs();
+    let of_request: Vec<&Value> = logs
+        .iter()
+        .filter(|log| log["span"]["request_id"] == "ops-json-7")
+        .collect();
+    let messages: Vec<&str> = of_request
+        .iter()
+        .filter_map(|log| log["message"].as_str())
+        .collect();
+    assert!(messages.contains(&"Credential cache miss"), "{messages:?}");
+    assert!(messages.contains(&"Request finished"), "{messages:?}");
+    // Every line that names the credential was logged inside the request's span.
+    for log in &logs {
+        if log["credential"] == "portal-production" {
+            assert_eq!(log["span"]["request_id"], "ops-json-7", "{log}");
+        }
+    }
+    let all = sidecar.logs.lock().join("\n");
+    assert!(!all.contains("alice@example.com"));
+    assert!(!all.contains("pa ss"));
+    assert!(!all.contains(UPSTREAM_KEY));
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_slow_request_finish_refuses_new_ones_and_exits_0() {
+    let (fake, url) = fake().await;
+    let mut sidecar = Sidecar::start(
+        &["--upstream", &url, "--shutdown-grace", "8s"],
+        &[("LIBRETTO_API_KEY", UPSTREAM_KEY)],
+    )
+    .await;
+    let admin = TestClient::new(&sidecar.admin);
+    assert_eq!(
+        admin.send(Method::GET, "/readyz", &[], "").await.status,
+        200
+    );
+
+    let client = TestClient::new(&sidecar.base);
+    let slow = tokio::spawn(async move {
+        client
+            .send(
+                Method::POST,
+                "/v1/jobs/list",
+                &[("x-echo-delay-ms", "2000")],
+                "{}",
+            )
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.recorded_at("/v1/jobs/list").is_empty() {
+        assert!(Instant::now() < deadline, "the slow request never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    sidecar.signal("TERM");
+    let signalled = Instant::now();
+    // Probes see the drain; the proxy port stops accepting.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        if admin.send(Method::GET, "/readyz", &[], "").await.status == 503 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "readyz never went 503");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let proxy_addr = sidecar.base.trim_start_matches("http://").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while tokio::net::TcpStream::connect(&proxy_addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "new connections still accepted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let answer = tokio::time::timeout(Duration::from_secs(10), slow)
+        .await
+        .expect("the slow request finishes")
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    let status = tokio::time::timeout(Duration::from_secs(10), sidecar.child.wait())
+        .await
+        .expect("the process exits")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(8),
+        "within the grace"
+    );
+    let logs = sidecar.json_logs();
+    assert!(logs.iter().any(|log| log["message"] == "Sidecar stopped"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_rotates_the_key_under_load_without_failing_a_request() {
+    let (fake, url) = fake().await;
+    fake.accept_key("key-one");
+    fake.accept_key("key-two");
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("api-key");
+    std::fs::write(&key_path, "key-one\n").unwrap();
+    let mut sidecar = Sidecar::start(
+        &[
+            "--upstream",
+            &url,
+            "--api-key-file",
+            key_path.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+
+    const WORKERS: usize = 4;
+    const PER_WORKER: usize = 50;
+    let mut workers = Vec::new();
+    for _ in 0..WORKERS {
+        let client = TestClient::new(&sidecar.base);
+        workers.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..PER_WORKER {
+                let answer = client.send(Method::POST, "/v1/jobs/list", &[], "{}").await;
+                statuses.push(answer.status.as_u16());
+            }
+            statuses
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fake.recorded_at("/v1/jobs/list").len() < WORKERS * PER_WORKER / 4 {
+        assert!(Instant::now() < deadline, "the load never started");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Replace the file the way a Secret volume does: a new file renamed into place.
+    let staged = dir.path().join("api-key.new");
+    std::fs::write(&staged, "key-two\n").unwrap();
+    std::fs::rename(&staged, &key_path).unwrap();
+    sidecar.signal("HUP");
+    wait_for(&sidecar.logs, |log| {
+        log["message"] == "API key file re-read on SIGHUP"
+    })
+    .await;
+
+    for worker in workers {
+        let statuses = tokio::time::timeout(Duration::from_secs(30), worker)
+            .await
+            .expect("the load finishes")
+            .unwrap();
+        assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+    }
+    let client = TestClient::new(&sidecar.base);
+    assert_eq!(
+        client
+            .send(Method::POST, "/v1/jobs/list", &[], "{}")
+            .await
+            .status,
+        200
+    );
+    let keys: Vec<String> = fake
+        .recorded_at("/v1/jobs/list")
+        .iter()
+        .map(|r| r.headers["x-api-key"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), WORKERS * PER_WORKER + 1);
+    assert!(keys.iter().any(|key| key == "key-one"));
+    assert_eq!(keys.last().unwrap(), "key-two", "the new key is used after");
+    let status = sidecar.terminate(Duration::from_secs(15)).await;
+    assert!(status.success());
+    assert!(!sidecar.logs.lock().join("\n").contains("key-two"));
+}
