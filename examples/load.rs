@@ -7,8 +7,11 @@
 //! sidecar's resident memory (VmRSS now, VmHWM peak) from `/proc`.
 //!
 //! ```sh
-//! cargo build --release && cargo run --release --example load -- [REQUESTS] [CONCURRENCY]
+//! cargo build --release && cargo run --release --example load -- [REQUESTS] [CONCURRENCY] [ROUNDS]
 //! ```
+//!
+//! With ROUNDS above 1, the placeholder scenario is repeated that many times after the others,
+//! printing the sidecar's memory after each round, to show where it levels off.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -141,6 +144,7 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let requests: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.json");
     let mock = start(
         &[
@@ -220,4 +224,21 @@ async fn main() {
     report("sidecar: jobs/list (pass-through)", t, l);
     let (rss, peak) = memory_kib(sidecar.child.id());
     println!("sidecar memory: VmRSS {rss} KiB, VmHWM {peak} KiB");
+    for round in 2..=rounds {
+        let (t, l) = run(
+            &client,
+            format!("{}/v1/jobs/create", sidecar.base),
+            PLACEHOLDERS,
+            None,
+            requests,
+            concurrency,
+        )
+        .await;
+        report(&format!("round {round}: jobs/create, 2 placeholders"), t, l);
+        let (rss, peak) = memory_kib(sidecar.child.id());
+        println!(
+            "sidecar memory after {} placeholder jobs: VmRSS {rss} KiB, VmHWM {peak} KiB",
+            requests * round
+        );
+    }
 }

@@ -31,10 +31,11 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the Libretto API from memory (credentials, jobs, logs), for offline work and tests.
+    /// Serve the Libretto API from memory (credentials, jobs, logs, webhooks, schedules), for
+    /// offline work and tests.
     Mock(MockArgs),
     /// Run the sidecar: fill credential placeholders into jobs and forward them upstream.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Lint a jobs/create body offline: list its placeholders, report every error (exit 1).
     Check(CheckArgs),
 }
@@ -177,6 +178,11 @@ pub struct ServeArgs {
     /// Largest request head accepted (bytes, or 64KiB); larger ones are answered 431.
     #[arg(long, env = "LIBRETTO_SIDECAR_MAX_HEADER_BYTES", default_value = "64KiB", value_parser = parse_size)]
     pub max_header_bytes: usize,
+
+    /// Jobs launched through the sidecar whose filled places are remembered (for 6 hours), so
+    /// that their echoes show placeholders; about 1 KiB of memory each at most.
+    #[arg(long, env = "LIBRETTO_SIDECAR_REMEMBER_JOBS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub remember_jobs: u64,
 
     // Operations: admin listener, warm-up, shutdown and outage behaviour.
     /// Address of the admin listener (GET /healthz, /readyz, /metrics); no secrets there.

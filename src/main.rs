@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Mock(args) => libretto_sidecar::mock::run(args).await?,
         Command::Check(args) => return Ok(ExitCode::from(libretto_sidecar::check::run(&args))),
-        Command::Serve(args) => libretto_sidecar::sidecar::run(args).await?,
+        Command::Serve(args) => libretto_sidecar::sidecar::run(*args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -32,6 +32,7 @@ use crate::backoff::Backoff;
 use crate::cache::{CacheConfig, CredentialCache};
 use crate::cli::ServeArgs;
 use crate::guard::Guard;
+use crate::job_memory::{self, JobMemory};
 use crate::metrics::Metrics;
 use crate::mock::{Mock, MockConfig, DEMO_FIXTURES};
 use crate::policy::{Policy, PolicyError};
@@ -101,6 +102,8 @@ pub struct ServeConfig {
     pub guard: Guard,
     /// Connection limits of the client-facing server.
     pub server: ServerOptions,
+    /// How many launched jobs' filled places are remembered for their echoes.
+    pub remember_jobs: u64,
     pub ops: OpsConfig,
 }
 
@@ -206,6 +209,7 @@ impl ServeConfig {
                 max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
                 ..ServerOptions::default()
             },
+            remember_jobs: args.remember_jobs,
         })
     }
 }
@@ -268,6 +272,7 @@ impl Sidecar {
         let cache = CredentialCache::with_metrics(config.cache, metrics.clone());
         let answers = Answers {
             read_timeout: config.upstream_timeout,
+            jobs: JobMemory::new(config.remember_jobs, job_memory::DEFAULT_TTL),
             ..Answers::default()
         };
         Ok(Self {
@@ -499,7 +504,7 @@ mod tests {
         let mut argv = vec!["libretto-sidecar", "serve"];
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).unwrap().command {
-            Command::Serve(args) => args,
+            Command::Serve(args) => *args,
             other => panic!("not serve: {other:?}"),
         }
     }

@@ -476,6 +476,7 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
         cache: options.cache,
         guard: options.guard,
         server: options.server,
+        remember_jobs: libretto_sidecar::job_memory::DEFAULT_CAPACITY,
         ops: options.ops,
     };
     let sidecar = Sidecar::build(&config).await.unwrap();
