@@ -68,7 +68,7 @@ impl Admin {
         if method != Method::GET && method != Method::HEAD {
             return ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
+                "METHOD_NOT_SUPPORTED",
                 "Use GET",
             )
             .into_response();
@@ -143,5 +143,21 @@ mod tests {
             admin.answer(&Method::GET, "/nope").status(),
             StatusCode::NOT_FOUND
         );
+    }
+
+    #[tokio::test]
+    async fn other_methods_answer_orpcs_405_code() {
+        use http_body_util::BodyExt;
+        let admin = Admin::new(Metrics::new(), Readiness::new(false));
+        let bytes = admin
+            .answer(&Method::POST, "/healthz")
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["json"]["code"], "METHOD_NOT_SUPPORTED");
+        assert_eq!(body["json"]["status"], 405);
     }
 }

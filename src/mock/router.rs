@@ -23,6 +23,9 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 /// Route groups upstream serves that the mock answers with 501.
 pub const UNIMPLEMENTED_GROUPS: &[&str] = &["sessions", "deployments", "workflows"];
 
+/// oRPC's error code for HTTP 405.
+pub const METHOD_NOT_SUPPORTED: &str = "METHOD_NOT_SUPPORTED";
+
 /// The routes the mock serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -111,7 +114,7 @@ pub fn parse_input(bytes: &[u8]) -> Result<Option<Value>, ApiError> {
 fn method_not_allowed() -> Response<Body> {
     let mut response = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        METHOD_NOT_SUPPORTED,
         "Method not allowed; every route takes POST",
     )
     .into_response();
