@@ -51,7 +51,7 @@ async fn other_methods_are_405_in_the_envelope() {
             .client
             .send(method, "/v1/credentials/list", &post_headers(KEY), "")
             .await;
-        error(&answer, 405, "METHOD_NOT_ALLOWED");
+        error(&answer, 405, "METHOD_NOT_SUPPORTED");
         assert_eq!(answer.headers["allow"], "POST");
     }
     let answer = server
@@ -101,6 +101,42 @@ async fn bodies_over_the_limit_are_413() {
     error(&answer, 413, "PAYLOAD_TOO_LARGE");
     let small = json!({"name": "small", "credentials": {"blob": "x".repeat(100)}});
     ok(&server.client.call(KEY, "credentials/create", small).await);
+}
+
+#[tokio::test]
+async fn a_declared_body_over_the_limit_is_413_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(fast_config()).await;
+    let addr = server.base.strip_prefix("http://").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The head promises 2 MB (over the default 1 MiB) but only a few bytes follow: the mock
+    // must answer from the head, not wait for bytes that never come.
+    let request = format!(
+        "POST /v1/credentials/list HTTP/1.1\r\nhost: {addr}\r\nx-api-key: {KEY}\r\n\
+         content-type: application/json\r\ncontent-length: 2000000\r\n\r\n{{\"json\":"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        loop {
+            let read = stream.read(&mut chunk).await.unwrap();
+            assert!(read > 0, "closed without an answer");
+            answer.extend_from_slice(&chunk[..read]);
+            let text = String::from_utf8_lossy(&answer);
+            if text.contains("\r\n\r\n") && text.contains("PAYLOAD_TOO_LARGE") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        head_end.is_ok(),
+        "no prompt answer: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
 }
 
 #[tokio::test]
