@@ -73,8 +73,8 @@ pub struct MockArgs {
     #[arg(long, env = "LIBRETTO_MOCK_JOB_DURATION", default_value = "2s", value_parser = parse_job_duration)]
     pub job_duration: JobDuration,
 
-    /// Finished jobs kept in memory; older ones are dropped first.
-    #[arg(long, env = "LIBRETTO_MOCK_MAX_JOBS", default_value_t = 10_000)]
+    /// Finished jobs kept in memory per tenant; older ones are dropped first.
+    #[arg(long, env = "LIBRETTO_MOCK_MAX_JOBS", default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_jobs: usize,
 
     /// Attempts per webhook delivery, the first included; failures are retried with

@@ -1,5 +1,6 @@
 //! The `mock` subcommand as shipped: the built binary prints exactly one `listening on` line
-//! to stdout and serves the API at that address.
+//! to stdout and serves the API at that address, its flags reach the mock, and bad flags or
+//! fixtures stop it at start-up with a message.
 
 mod common;
 
@@ -69,4 +70,100 @@ async fn bad_fixtures_stop_start_up_with_a_message() {
     assert!(output.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("fixtures"), "{stderr}");
+}
+
+/// Starts the binary's mock with `args`; returns the child and a client for its address.
+async fn spawn_mock(args: &[&str]) -> (tokio::process::Child, common::TestClient) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_libretto-sidecar"))
+        .args(["mock", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(20), stdout.read_line(&mut line))
+        .await
+        .expect("the listening line arrives in time")
+        .unwrap();
+    let base = line
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    (child, common::TestClient::new(base))
+}
+
+/// Runs the binary's mock with `args`, expecting it to refuse to start; returns its stderr.
+async fn refused_start(args: &[&str]) -> String {
+    let output = tokio::time::timeout(
+        Duration::from_secs(20),
+        Command::new(env!("CARGO_BIN_EXE_libretto-sidecar"))
+            .args(["mock", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .output(),
+    )
+    .await
+    .expect("the binary exits in time")
+    .unwrap();
+    assert!(!output.status.success(), "started with {args:?}");
+    assert!(output.stdout.is_empty());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn max_body_and_never_ending_jobs_reach_the_mock() {
+    let (mut child, client) = spawn_mock(&["--max-body", "1KiB", "--job-duration", "never"]).await;
+    let key = "binary-key";
+    let big = client
+        .call(
+            key,
+            "credentials/create",
+            json!({"name": "big", "credentials": {"blob": "x".repeat(2000)}}),
+        )
+        .await;
+    assert_eq!(big.status, 413, "{}", big.json);
+    assert_eq!(big.json["json"]["code"], "PAYLOAD_TOO_LARGE");
+    let small = client
+        .call(
+            key,
+            "credentials/create",
+            json!({"name": "small", "credentials": {"blob": "x".repeat(500)}}),
+        )
+        .await;
+    assert_eq!(small.status, 200, "{}", small.json);
+
+    let created = client
+        .call(key, "jobs/create", json!({"workflow": "w"}))
+        .await;
+    let job_id = created.json["json"]["job_id"].clone();
+    // Longer than the default job duration (2s): a job still running has no end.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let job = client.call(key, "jobs/get", json!({"id": job_id})).await;
+    assert_eq!(job.json["json"]["status"], "running", "{}", job.json);
+    let cancelled = client.call(key, "jobs/cancel", json!({"id": job_id})).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.json);
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn zero_max_jobs_is_refused() {
+    let stderr = refused_start(&["--max-jobs", "0"]).await;
+    assert!(stderr.contains("--max-jobs"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_fixtures_key_listed_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("twice.json");
+    std::fs::write(
+        &path,
+        r#"{"tenants": [{"api_key": "k", "credentials": [{"name": "a", "value": 1}]},
+                        {"api_key": "k", "credentials": [{"name": "a", "value": 2}]}]}"#,
+    )
+    .unwrap();
+    let stderr = refused_start(&["--fixtures", path.to_str().unwrap()]).await;
+    assert!(stderr.contains("same api_key"), "{stderr}");
 }

@@ -189,7 +189,11 @@ async fn get_update_delete_errors() {
     );
 
     let bad_id = client
-        .call(KEY, "credentials/update", json!({"id": "nope"}))
+        .call(
+            KEY,
+            "credentials/update",
+            json!({"id": "nope", "name": "c"}),
+        )
         .await;
     assert_eq!(
         issues(&bad_id),
@@ -460,4 +464,200 @@ async fn bad_fixtures_are_refused() {
         .mock
         .load_fixtures(r#"{"tenants": [{"api_key": "k", "credentials": [{"name": "a"}]}]}"#)
         .is_err());
+}
+
+/// The `updated_at` of credential `name` as `credentials/list` shows it.
+async fn updated_at(server: &MockServer, key: &str, name: &str) -> String {
+    let listed = ok(&server.client.call(key, "credentials/list", json!({})).await);
+    listed["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no credential {name}: {listed}"))["updated_at"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn updated_at_moves_on_a_rename_and_on_an_upsert_overwrite() {
+    let server = start(fast_config()).await;
+    let client = &server.client;
+    let id = create_credential(&server, KEY, "before", json!({"a": 1})).await;
+    let created = updated_at(&server, KEY, "before").await;
+    // Timestamps have millisecond resolution: make sure the next one differs.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    ok(&client
+        .call(
+            KEY,
+            "credentials/update",
+            json!({"id": id, "name": "after"}),
+        )
+        .await);
+    let renamed = updated_at(&server, KEY, "after").await;
+    assert!(renamed > created, "{renamed} <= {created}");
+
+    ok(&client
+        .call(KEY, "credentials/upsert", json!({"name": "u", "value": 1}))
+        .await);
+    let first = updated_at(&server, KEY, "u").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    ok(&client
+        .call(KEY, "credentials/upsert", json!({"name": "u", "value": 2}))
+        .await);
+    let overwritten = updated_at(&server, KEY, "u").await;
+    assert!(overwritten > first, "{overwritten} <= {first}");
+}
+
+#[tokio::test]
+async fn upsert_reports_every_problem() {
+    let server = start(fast_config()).await;
+    let client = &server.client;
+    let nothing = client.call(KEY, "credentials/upsert", json!({})).await;
+    assert_eq!(
+        issues(&nothing),
+        json!([
+            {"code": "invalid_type", "message": "Required", "path": ["name"]},
+            {"code": "invalid_type", "message": "Required", "path": ["value"]},
+        ])
+    );
+    let wrong_type = client
+        .call(KEY, "credentials/upsert", json!({"name": 5}))
+        .await;
+    assert_eq!(
+        issues(&wrong_type),
+        json!([
+            {"code": "invalid_type", "message": "Expected string, received number", "path": ["name"]},
+            {"code": "invalid_type", "message": "Required", "path": ["value"]},
+        ])
+    );
+    let too_long = client
+        .call(
+            KEY,
+            "credentials/upsert",
+            json!({"name": "n".repeat(201), "value": "v"}),
+        )
+        .await;
+    assert_eq!(
+        issues(&too_long),
+        json!([{"code": "too_big", "message": "String must contain at most 200 character(s)", "path": ["name"]}])
+    );
+    let empty = client
+        .call(KEY, "credentials/upsert", json!({"name": "", "value": "v"}))
+        .await;
+    assert_eq!(issues(&empty)[0]["code"], "too_small");
+    let blank = client
+        .call(
+            KEY,
+            "credentials/upsert",
+            json!({"name": "  ", "value": "v"}),
+        )
+        .await;
+    assert_eq!(issues(&blank)[0]["message"], "Name must not be blank");
+    ok(&client
+        .call(
+            KEY,
+            "credentials/upsert",
+            json!({"name": "n".repeat(200), "value": "v"}),
+        )
+        .await);
+}
+
+#[tokio::test]
+async fn blank_and_empty_names_are_refused() {
+    let server = start(fast_config()).await;
+    let client = &server.client;
+    let id = create_credential(&server, KEY, "a", json!({})).await;
+    for name in [" ", "   ", "\t\n"] {
+        let blank = client
+            .call(
+                KEY,
+                "credentials/create",
+                json!({"name": name, "credentials": {}}),
+            )
+            .await;
+        assert_eq!(
+            issues(&blank),
+            json!([{"code": "custom", "message": "Name must not be blank", "path": ["name"]}]),
+            "{name:?}"
+        );
+        let rename = client
+            .call(KEY, "credentials/update", json!({"id": id, "name": name}))
+            .await;
+        assert_eq!(issues(&rename)[0]["path"], json!(["name"]));
+    }
+    let get_empty = client
+        .call(KEY, "credentials/get", json!({"name": ""}))
+        .await;
+    assert_eq!(
+        issues(&get_empty),
+        json!([{"code": "too_small", "message": "String must contain at least 1 character(s)", "path": ["name"]}])
+    );
+    let listed = ok(&client.call(KEY, "credentials/list", json!({})).await);
+    assert_eq!(listed["credentials"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_update_without_a_change_is_refused() {
+    let server = start(fast_config()).await;
+    let client = &server.client;
+    let id = create_credential(&server, KEY, "a", json!({"x": 1})).await;
+    let before = updated_at(&server, KEY, "a").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    for input in [
+        json!({"id": id}),
+        json!({"id": id, "name": null, "value": null}),
+    ] {
+        let nothing = client.call(KEY, "credentials/update", input).await;
+        assert_eq!(
+            issues(&nothing),
+            json!([{"code": "custom", "message": "Nothing to update: send name, credentials or value", "path": []}])
+        );
+    }
+    assert_eq!(updated_at(&server, KEY, "a").await, before);
+    // An empty patch is still a change the caller asked for.
+    ok(&client
+        .call(
+            KEY,
+            "credentials/update",
+            json!({"id": id, "credentials": {}}),
+        )
+        .await);
+}
+
+#[tokio::test]
+async fn reading_with_a_new_key_stores_nothing() {
+    let server = start(never_config()).await;
+    let client = &server.client;
+    assert_eq!(server.mock.tenant_count(), 0);
+    let stranger = "never-stored-anything";
+    let empty_list = ok(&client.call(stranger, "credentials/list", json!({})).await);
+    assert_eq!(empty_list["credentials"], json!([]));
+    for (route, input) in [
+        ("credentials/get", json!({"name": "a"})),
+        ("credentials/update", json!({"id": MISSING_ID, "name": "b"})),
+        ("credentials/delete", json!({"id": MISSING_ID})),
+        ("jobs/get", json!({"id": MISSING_ID})),
+        ("jobs/cancel", json!({"id": MISSING_ID})),
+        ("jobs/debugReport", json!({"id": MISSING_ID})),
+    ] {
+        error(&client.call(stranger, route, input).await, 404, "NOT_FOUND");
+    }
+    let jobs = ok(&client.call(stranger, "jobs/list", json!({})).await);
+    assert_eq!(jobs, json!({"jobs": [], "next_cursor": null}));
+    let logs = ok(&client.call(stranger, "logs/list", json!({})).await);
+    assert_eq!(logs, json!({"logs": [], "nextPageToken": null}));
+    let refs = client
+        .call(
+            stranger,
+            "jobs/create",
+            json!({"workflow": "w", "credential_id": MISSING_ID}),
+        )
+        .await;
+    error(&refs, 409, "CONFLICT");
+    assert_eq!(server.mock.tenant_count(), 0, "reads created a tenant");
+    // Storing something makes the tenant.
+    create_credential(&server, stranger, "a", json!({})).await;
+    assert_eq!(server.mock.tenant_count(), 1);
 }

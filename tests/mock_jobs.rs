@@ -5,7 +5,7 @@
 mod common;
 mod mock_common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use libretto_sidecar::mock::MockConfig;
 use mock_common::*;
@@ -530,57 +530,130 @@ async fn delete_is_blocked_while_a_job_runs_and_allowed_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_and_create_never_leave_a_live_job_on_a_deleted_credential() {
     let server = start(never_config()).await;
-    let rounds = 200;
-    let (mut deletes_won, mut jobs_won) = (0, 0);
-    for round in 0..rounds {
-        let credential = create_credential(&server, KEY, &format!("race-{round}"), json!({})).await;
-        let create = call_with_refs(&server, KEY, &credential, json!({"workflow": "race"}));
-        let delete = server
-            .client
-            .call(KEY, "credentials/delete", json!({"id": credential}));
-        let (created, deleted) = tokio::join!(create, delete);
-        match (created.status.as_u16(), deleted.status.as_u16()) {
+    const MIN_ROUNDS: usize = 200;
+    const MAX_ROUNDS: usize = 2000;
+    let (mut deletes_won, mut jobs_won) = (0usize, 0usize);
+    // Which credential each created job references, and the credentials deleted.
+    let mut job_credential: HashMap<String, String> = HashMap::new();
+    let mut deleted: Vec<String> = Vec::new();
+    let mut round = 0;
+    // Both requests of a round race on their own connections; which one is polled first
+    // alternates, so both outcomes happen. Rounds go on (up to a bound) until each has.
+    while round < MIN_ROUNDS || (round < MAX_ROUNDS && (deletes_won == 0 || jobs_won == 0)) {
+        let name = format!("race-{round}");
+        let credential = create_credential(&server, KEY, &name, json!({})).await;
+        let create = {
+            let client = server.client.clone();
+            let credential = credential.clone();
+            async move {
+                let body = serde_json::to_vec(&json!({"json": {"workflow": "race"}})).unwrap();
+                client
+                    .send(
+                        http::Method::POST,
+                        "/v1/jobs/create",
+                        &[
+                            ("x-api-key", KEY),
+                            ("content-type", "application/json"),
+                            ("x-libretto-credential-ids", credential.as_str()),
+                        ],
+                        body,
+                    )
+                    .await
+            }
+        };
+        let delete = {
+            let client = server.client.clone();
+            let credential = credential.clone();
+            async move {
+                client
+                    .call(KEY, "credentials/delete", json!({"id": credential}))
+                    .await
+            }
+        };
+        let (created, deleted_answer) = if round % 2 == 0 {
+            let create = tokio::spawn(create);
+            let delete = tokio::spawn(delete);
+            (create.await.unwrap(), delete.await.unwrap())
+        } else {
+            let delete = tokio::spawn(delete);
+            let create = tokio::spawn(create);
+            (create.await.unwrap(), delete.await.unwrap())
+        };
+        match (created.status.as_u16(), deleted_answer.status.as_u16()) {
             (200, 409) => {
                 jobs_won += 1;
-                let job_id = created.json["json"]["job_id"].clone();
-                assert_eq!(deleted.json["json"]["data"]["job_ids"], json!([job_id]));
-                let job = ok(&server
-                    .client
-                    .call(KEY, "jobs/get", json!({"id": job_id}))
-                    .await);
-                assert!(job["status"] == "queued" || job["status"] == "running");
-                // The credential is still there for the live job.
-                ok(&server
-                    .client
-                    .call(
-                        KEY,
-                        "credentials/get",
-                        json!({"name": format!("race-{round}")}),
-                    )
-                    .await);
+                let job_id = created.json["json"]["job_id"].as_str().unwrap().to_string();
+                assert_eq!(
+                    deleted_answer.json["json"]["data"]["job_ids"],
+                    json!([job_id])
+                );
+                job_credential.insert(job_id, name);
             }
-            (409, 200) => deletes_won += 1,
+            (409, 200) => {
+                deletes_won += 1;
+                assert_eq!(
+                    created.json["json"]["data"]["credential_ids"],
+                    json!([credential])
+                );
+                deleted.push(name);
+            }
             other => panic!(
                 "round {round}: impossible outcome {other:?}: {} / {}",
-                created.json, deleted.json
+                created.json, deleted_answer.json
             ),
         }
+        round += 1;
     }
-    assert_eq!(deletes_won + jobs_won, rounds);
-    // Every live job's credentials still exist.
-    let listed = ok(&server
-        .client
-        .call(KEY, "jobs/list", json!({"limit": 100, "status": "running"}))
-        .await);
-    let names: HashSet<String> = ok(&server.client.call(KEY, "credentials/list", json!({})).await)
-        ["credentials"]
-        .as_array()
-        .unwrap()
+    assert_eq!(deletes_won + jobs_won, round);
+    assert!(
+        deletes_won > 0 && jobs_won > 0,
+        "only one outcome in {round} rounds: deletes {deletes_won}, jobs {jobs_won}"
+    );
+
+    // Every job of the tenant, all statuses, page by page: exactly the jobs that won.
+    let mut listed: Vec<Value> = Vec::new();
+    let mut cursor = Value::Null;
+    for _ in 0..=(MAX_ROUNDS / 100 + 1) {
+        let page = ok(&server
+            .client
+            .call(KEY, "jobs/list", json!({"limit": 100, "cursor": cursor}))
+            .await);
+        listed.extend(page["jobs"].as_array().unwrap().iter().cloned());
+        cursor = page["next_cursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert!(cursor.is_null(), "paging did not end");
+    assert_eq!(listed.len(), jobs_won);
+    let listed_ids: HashSet<&str> = listed
         .iter()
-        .map(|c| c["name"].as_str().unwrap().to_string())
+        .map(|job| job["job_id"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), jobs_won);
-    assert!(listed["jobs"].as_array().unwrap().len() <= jobs_won);
+    assert_eq!(listed_ids.len(), jobs_won, "a job was listed twice");
+    // Every live job's credential still exists; every deleted one is gone.
+    for job in &listed {
+        let id = job["job_id"].as_str().unwrap();
+        assert!(
+            job["status"] == "queued" || job["status"] == "running",
+            "{job}"
+        );
+        let name = &job_credential[id];
+        ok(&server
+            .client
+            .call(KEY, "credentials/get", json!({"name": name}))
+            .await);
+    }
+    for name in &deleted {
+        error(
+            &server
+                .client
+                .call(KEY, "credentials/get", json!({"name": name}))
+                .await,
+            404,
+            "NOT_FOUND",
+        );
+    }
 }
 
 #[tokio::test]
@@ -703,4 +776,218 @@ async fn tenants_do_not_see_each_others_jobs() {
     let logs = ok(&server.client.call(OTHER, "logs/list", json!({})).await);
     assert_eq!(logs["logs"], json!([]));
     ok(&server.client.call(KEY, "jobs/get", json!({"id": id})).await);
+}
+
+/// POSTs a route with the body given as raw JSON text (so number spellings such as `1e3`
+/// reach the mock exactly).
+async fn call_raw(server: &MockServer, key: &str, route: &str, body: &str) -> common::Answer {
+    server
+        .client
+        .send(
+            http::Method::POST,
+            &format!("/v1/{route}"),
+            &[("x-api-key", key), ("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn whole_numbers_in_any_spelling_are_accepted() {
+    let server = start(never_config()).await;
+    for timeout in ["1e3", "10.0", "3.6e3", "1.0"] {
+        let body = format!(r#"{{"json": {{"workflow": "w", "timeout_seconds": {timeout}}}}}"#);
+        ok(&call_raw(&server, KEY, "jobs/create", &body).await);
+    }
+    let listed = ok(&call_raw(&server, KEY, "jobs/list", r#"{"json": {"limit": 2.0}}"#).await);
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 2);
+    assert!(listed["next_cursor"].is_string());
+    let logs = ok(&call_raw(&server, KEY, "logs/list", r#"{"json": {"limit": 1e0}}"#).await);
+    assert_eq!(logs["logs"].as_array().unwrap().len(), 1);
+
+    for (route, body, code, message) in [
+        (
+            "logs/list",
+            r#"{"json": {"limit": -1.0}}"#,
+            "too_small",
+            "Number must be greater than or equal to 1",
+        ),
+        (
+            "jobs/list",
+            r#"{"json": {"limit": 5.5}}"#,
+            "invalid_type",
+            "Expected integer, received float",
+        ),
+        (
+            "jobs/create",
+            r#"{"json": {"workflow": "w", "timeout_seconds": 3.601e3}}"#,
+            "too_big",
+            "Number must be less than or equal to 3600",
+        ),
+        (
+            "jobs/create",
+            r#"{"json": {"workflow": "w", "timeout_seconds": 0.0}}"#,
+            "too_small",
+            "Number must be greater than or equal to 1",
+        ),
+        (
+            "jobs/create",
+            r#"{"json": {"workflow": "w", "timeout_seconds": -1e400}}"#,
+            "too_small",
+            "Number must be greater than or equal to 1",
+        ),
+    ] {
+        let answer = call_raw(&server, KEY, route, body).await;
+        let found = issues(&answer);
+        assert_eq!(found.as_array().unwrap().len(), 1, "{body}: {found}");
+        assert_eq!(found[0]["code"], code, "{body}: {found}");
+        assert_eq!(found[0]["message"], message, "{body}: {found}");
+    }
+}
+
+#[tokio::test]
+async fn a_job_that_outlives_its_timeout_fails() {
+    let server = start(MockConfig {
+        job_duration: libretto_sidecar::cli::JobDuration::After(std::time::Duration::from_secs(2)),
+        ..fast_config()
+    })
+    .await;
+    let never = start(never_config()).await;
+    for server in [&server, &never] {
+        let id = create_job(server, KEY, json!({"workflow": "w", "timeout_seconds": 1})).await;
+        let job = wait_for_status(server, KEY, &id, "failed").await;
+        assert_eq!(job["error"], "Job timed out after 1s");
+        assert_eq!(job["result"], Value::Null);
+        assert!(job["completed_at"].is_string());
+        let logs = ok(&server
+            .client
+            .call(KEY, "logs/list", json!({"jobId": id, "level": "error"}))
+            .await);
+        assert_eq!(
+            logs["logs"][0]["message"],
+            "Job failed: Job timed out after 1s"
+        );
+        // A failed job has a debug report, and cannot be cancelled any more.
+        ok(&server
+            .client
+            .call(KEY, "jobs/debugReport", json!({"id": id}))
+            .await);
+        error(
+            &server
+                .client
+                .call(KEY, "jobs/cancel", json!({"id": id}))
+                .await,
+            409,
+            "CONFLICT",
+        );
+    }
+    // A job whose timeout is longer than its run completes.
+    let fast = start(fast_config()).await;
+    let id = create_job(&fast, KEY, json!({"workflow": "w", "timeout_seconds": 1})).await;
+    wait_for_status(&fast, KEY, &id, "completed").await;
+}
+
+#[tokio::test]
+async fn a_repeated_nonce_after_the_job_ended_says_it_already_exists() {
+    let server = start(fast_config()).await;
+    let input = json!({"workflow": "w", "nonce": "order-7"});
+    let first = ok(&server.client.call(KEY, "jobs/create", input.clone()).await);
+    assert_eq!(first["message"], "Job queued successfully");
+    let id = first["job_id"].as_str().unwrap();
+    wait_for_status(&server, KEY, id, "completed").await;
+    let again = server.client.call(KEY, "jobs/create", input).await;
+    snap!("mock_jobs_create_repeated_nonce", &again);
+    let again = ok(&again);
+    assert_eq!(
+        again,
+        json!({"success": true, "job_id": id, "status": "completed",
+               "message": "Job already exists for this nonce"})
+    );
+}
+
+#[tokio::test]
+async fn callbacks_need_a_valid_url_and_a_secret() {
+    let server = start(never_config()).await;
+    let client = &server.client;
+    let url = "https://example.test/hook";
+    for (input, path, code) in [
+        (
+            json!({"workflow": "w", "callback_url": url, "callback_secret": ""}),
+            "callback_secret",
+            "too_small",
+        ),
+        (
+            json!({"workflow": "w", "callback_url": url, "callback_secret": "s".repeat(2049)}),
+            "callback_secret",
+            "too_big",
+        ),
+        (
+            json!({"workflow": "w", "callback_url": url}),
+            "callback_secret",
+            "custom",
+        ),
+        (
+            json!({"workflow": "w", "callback_url": "ftp://example.test/x", "callback_secret": "s"}),
+            "callback_url",
+            "invalid_string",
+        ),
+        (
+            json!({"workflow": "w", "callback_url": "http:///nohost", "callback_secret": "s"}),
+            "callback_url",
+            "invalid_string",
+        ),
+        (
+            json!({"workflow": "w", "callback_url": format!("{url}/{}", "x".repeat(2048)), "callback_secret": "s"}),
+            "callback_url",
+            "too_big",
+        ),
+    ] {
+        let answer = client.call(KEY, "jobs/create", input.clone()).await;
+        let found = issues(&answer);
+        assert_eq!(
+            found,
+            json!([{"code": code, "message": found[0]["message"], "path": [path]}]),
+            "{input}"
+        );
+    }
+    ok(&client
+        .call(
+            KEY,
+            "jobs/create",
+            json!({"workflow": "w", "callback_url": url, "callback_secret": "s".repeat(2048)}),
+        )
+        .await);
+    let listed = ok(&client.call(KEY, "jobs/list", json!({})).await);
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn each_tenant_keeps_its_own_finished_jobs() {
+    let server = start(MockConfig {
+        max_jobs: 2,
+        ..fast_config()
+    })
+    .await;
+    let mine: Vec<String> = futures_util::future::join_all(
+        (0..2).map(|_| create_job(&server, KEY, json!({"workflow": "w"}))),
+    )
+    .await;
+    for id in &mine {
+        wait_for_status(&server, KEY, id, "completed").await;
+    }
+    // Another tenant's burst of finished jobs, more than the limit.
+    for _ in 0..5 {
+        let id = create_job(&server, OTHER, json!({"workflow": "w"})).await;
+        wait_for_status(&server, OTHER, &id, "completed").await;
+    }
+    for id in &mine {
+        ok(&server.client.call(KEY, "jobs/get", json!({"id": id})).await);
+    }
+    let kept = ok(&server.client.call(OTHER, "jobs/list", json!({})).await);
+    assert_eq!(kept["jobs"].as_array().unwrap().len(), 2);
+    // Past its own limit, a tenant drops its own oldest.
+    let third = create_job(&server, KEY, json!({"workflow": "w"})).await;
+    wait_for_status(&server, KEY, &third, "completed").await;
+    let listed = ok(&server.client.call(KEY, "jobs/list", json!({})).await);
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 2);
 }

@@ -14,12 +14,15 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::input::{Fields, MAX_NAME_CHARS};
+use super::input::Fields;
 use super::tenant::TenantId;
 use super::Mock;
 use crate::clock;
-use crate::envelope::ApiError;
+use crate::envelope::{ApiError, Issue};
 use crate::seal::Sealer;
+
+/// The issue of a `credentials/update` that names no change.
+pub const NOTHING_TO_UPDATE: &str = "Nothing to update: send name, credentials or value";
 
 /// Why a credential operation was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -236,7 +239,7 @@ fn read_value<'a>(fields: &mut Fields<'a>) -> Option<&'a Value> {
 /// `credentials/create`: `name`, `credentials` | `value` → `success`, `credential_id`, `message`.
 pub fn create(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
     let mut fields = Fields::new(input, false);
-    let name = fields.bounded_string("name", true, MAX_NAME_CHARS);
+    let name = fields.name("name", true);
     let value = read_value(&mut fields);
     fields.finish()?;
     let (Some(name), Some(value)) = (name, value) else {
@@ -256,11 +259,8 @@ pub fn create(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<V
 /// `credentials/upsert`: `name`, `value` → `success`, `credential_id`, `overwritten`, `message`.
 pub fn upsert(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
     let mut fields = Fields::new(input, false);
-    let name = fields.bounded_string("name", true, MAX_NAME_CHARS);
-    let value = fields.value("value");
-    if value.is_none() && !fields.has_issues() {
-        fields.push(crate::envelope::Issue::required("value"));
-    }
+    let name = fields.name("name", true);
+    let value = fields.required_value("value");
     fields.finish()?;
     let (Some(name), Some(value)) = (name, value) else {
         return Err(ApiError::validation(Vec::new()));
@@ -285,7 +285,7 @@ pub fn upsert(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<V
 /// `credentials/list` → `credentials: [{credential_id, name, created_at, updated_at}]`.
 pub fn list(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
     Fields::new(input, true).finish()?;
-    let tenant = mock.tenant(tenant);
+    let tenant = mock.tenant_or_empty(tenant);
     let tenant = tenant.lock();
     let credentials: Vec<Value> = tenant
         .credentials
@@ -306,12 +306,12 @@ pub fn list(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Val
 /// `credentials/get`: `name` → `id`, `value`.
 pub fn get(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
     let mut fields = Fields::new(input, false);
-    let name = fields.string("name", true);
+    let name = fields.name("name", true);
     fields.finish()?;
     let Some(name) = name else {
         return Err(ApiError::validation(Vec::new()));
     };
-    let tenant = mock.tenant(tenant);
+    let tenant = mock.tenant_or_empty(tenant);
     let tenant = tenant.lock();
     let (id, value) = tenant.credentials.get(name)?;
     Ok(json!({ "id": id, "value": value }))
@@ -322,7 +322,13 @@ pub fn get(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Valu
 pub fn update(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
     let mut fields = Fields::new(input, false);
     let id = fields.uuid("id", true);
-    let name = fields.bounded_string("name", false, MAX_NAME_CHARS);
+    let name = fields.name("name", false);
+    if ["name", "credentials", "value"]
+        .iter()
+        .all(|key| fields.value(key).is_none())
+    {
+        fields.push(Issue::new("custom", NOTHING_TO_UPDATE, vec![]));
+    }
     let change = if fields.value("credentials").is_some() {
         fields
             .object("credentials", false)
@@ -335,7 +341,7 @@ pub fn update(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<V
     let Some(id) = id else {
         return Err(ApiError::validation(Vec::new()));
     };
-    let tenant = mock.tenant(tenant);
+    let tenant = mock.tenant_or_empty(tenant);
     let mut tenant = tenant.lock();
     tenant.credentials.update(id, name, change)?;
     Ok(json!({ "success": true, "message": "Credential updated successfully" }))
@@ -349,7 +355,7 @@ pub fn delete(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<V
     let Some(id) = id else {
         return Err(ApiError::validation(Vec::new()));
     };
-    let tenant = mock.tenant(tenant);
+    let tenant = mock.tenant_or_empty(tenant);
     let mut tenant = tenant.lock();
     if !tenant.credentials.exists(id) {
         return Err(CredentialError::NotFound.into());

@@ -3,8 +3,10 @@
 //! The format is
 //! `{"tenants": [{"api_key": "...", "credentials": [{"name": "...", "value": <any JSON>}]}]}`.
 //! Unknown keys are rejected so a typo fails loudly at start-up rather than quietly loading
-//! nothing; names follow the same rules as `credentials/create` (1 to 200 characters, unique
-//! per tenant). The keys are hashed on load like any request's key; only the hash is kept.
+//! nothing; names follow the same rules as `credentials/create` (1 to 200 characters, not
+//! blank, unique per tenant), and each `api_key` appears once, so two entries never quietly
+//! merge or overwrite each other. The keys are hashed on load like any request's key; only
+//! the hash is kept.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -51,24 +53,36 @@ pub enum FixtureError {
     Parse(String),
     #[error("fixtures tenant #{0} has an empty api_key")]
     EmptyKey(usize),
-    #[error("fixtures tenant #{tenant}: credential name `{name}` must be 1 to 200 characters")]
+    #[error("fixtures tenant #{tenant}: credential name `{name}` must be 1 to 200 characters, not all blank")]
     BadName { tenant: usize, name: String },
     #[error("fixtures tenant #{tenant}: credential name `{name}` appears twice")]
     DuplicateName { tenant: usize, name: String },
+    #[error(
+        "fixtures tenant #{tenant} has the same api_key as tenant #{first}; list each key once"
+    )]
+    DuplicateKey { tenant: usize, first: usize },
 }
 
 /// Parses and checks fixtures text.
 pub fn parse(text: &str) -> Result<Fixtures, FixtureError> {
     let fixtures: Fixtures =
         serde_json::from_str(text).map_err(|err| FixtureError::Parse(err.to_string()))?;
+    let mut keys = std::collections::HashMap::new();
     for (index, tenant) in fixtures.tenants.iter().enumerate() {
         if tenant.api_key.is_empty() {
             return Err(FixtureError::EmptyKey(index));
         }
+        if let Some(&first) = keys.get(tenant.api_key.as_str()) {
+            return Err(FixtureError::DuplicateKey {
+                tenant: index,
+                first,
+            });
+        }
+        keys.insert(tenant.api_key.as_str(), index);
         let mut seen = std::collections::HashSet::new();
         for credential in &tenant.credentials {
             let chars = credential.name.chars().count();
-            if chars == 0 || chars > MAX_NAME_CHARS {
+            if chars == 0 || chars > MAX_NAME_CHARS || credential.name.trim().is_empty() {
                 return Err(FixtureError::BadName {
                     tenant: index,
                     name: credential.name.clone(),
@@ -121,6 +135,29 @@ mod tests {
         ));
         let empty = r#"{"tenants": [{"api_key": "k", "credentials": [{"name": "", "value": 1}]}]}"#;
         assert!(matches!(parse(empty), Err(FixtureError::BadName { .. })));
+        let blank =
+            r#"{"tenants": [{"api_key": "k", "credentials": [{"name": "  ", "value": 1}]}]}"#;
+        assert!(matches!(parse(blank), Err(FixtureError::BadName { .. })));
+    }
+
+    #[test]
+    fn a_key_listed_twice_is_refused() {
+        let twice = r#"{"tenants": [
+            {"api_key": "k", "credentials": [{"name": "a", "value": 1}]},
+            {"api_key": "other"},
+            {"api_key": "k", "credentials": [{"name": "a", "value": 2}]}]}"#;
+        let err = parse(twice).unwrap_err();
+        assert_eq!(
+            err,
+            FixtureError::DuplicateKey {
+                tenant: 2,
+                first: 0
+            }
+        );
+        assert!(
+            !err.to_string().contains("\"k\""),
+            "the key itself is not shown"
+        );
     }
 
     #[test]

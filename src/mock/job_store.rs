@@ -6,11 +6,17 @@
 //! starts with `fail` ends `failed` with an `error` and a `mapped_stack`; one starting with
 //! `echo` logs its `params` as compact JSON when it starts.
 //!
+//! A job may run for at most its `timeout_seconds` (default 1800): when that comes before the
+//! job duration (or the duration is `never`), the job ends `failed` with the error
+//! "Job timed out after Ns", as upstream reports a timeout.
+//!
 //! Jobs are created here for `jobs/create` and for the scheduler alike, so both get the same
-//! delete guard, logs and callbacks. Finished jobs beyond the configured maximum are dropped
-//! oldest first, with their logs and nonces.
+//! delete guard, logs and callbacks. Each tenant keeps at most the configured number of
+//! finished jobs: beyond it, its own oldest finished jobs are dropped, with their logs and
+//! nonces, so one tenant's burst never costs another tenant its history.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -27,6 +33,9 @@ use crate::envelope::ApiError;
 
 /// The request header through which a caller names the credentials a job uses.
 pub const CREDENTIAL_IDS_HEADER: &str = "x-libretto-credential-ids";
+
+/// How long a job may run when `jobs/create` does not say, as upstream.
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 1800;
 
 /// Job statuses as upstream names them.
 pub const STATUSES: &[&str] = &[
@@ -109,6 +118,8 @@ pub struct Job {
     pub mapped_stack: Option<String>,
     pub credential_ids: Vec<Uuid>,
     pub nonce: Option<String>,
+    /// How long it may run before it fails as timed out.
+    pub timeout_seconds: u64,
     /// Where its result goes when it ends (see `callbacks.rs`).
     pub hooks: JobHooks,
 }
@@ -152,6 +163,16 @@ impl Job {
             "message": "Job queued successfully",
         })
     }
+
+    /// The answer to a `jobs/create` whose nonce named this job: the job as it is now.
+    pub(super) fn repeated_answer(&self) -> Value {
+        json!({
+            "success": true,
+            "job_id": self.id,
+            "status": self.status.as_str(),
+            "message": "Job already exists for this nonce",
+        })
+    }
 }
 
 /// A UUID that is the same every time for one tenant, kind and workflow, so a workflow keeps
@@ -175,6 +196,8 @@ pub struct JobStore {
     by_id: HashMap<Uuid, Job>,
     order: BTreeMap<u64, Uuid>,
     nonces: HashMap<String, Uuid>,
+    /// Finished jobs in the order they finished, for dropping the oldest.
+    finished: VecDeque<Uuid>,
 }
 
 impl JobStore {
@@ -210,6 +233,14 @@ impl JobStore {
         Some(job)
     }
 
+    /// Notes that a job ended; returns the oldest finished jobs beyond `keep`, forgotten here
+    /// and to be dropped with their logs by the caller.
+    fn retire(&mut self, id: Uuid, keep: usize) -> Vec<Uuid> {
+        self.finished.push_back(id);
+        let excess = self.finished.len().saturating_sub(keep);
+        self.finished.drain(..excess).collect()
+    }
+
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
@@ -238,7 +269,7 @@ impl JobStore {
             .range(..=before.unwrap_or(u64::MAX))
             .rev()
             .filter_map(|(_, id)| self.by_id.get(id))
-            .filter(|job| status.map_or(true, |s| s == job.status.as_str()));
+            .filter(|job| status.is_none_or(|s| s == job.status.as_str()));
         let page: Vec<&Job> = matching.by_ref().take(limit).collect();
         let next = matching.next().map(|job| job.seq);
         (page, next)
@@ -288,10 +319,20 @@ pub fn enqueue_job(
         mapped_stack: None,
         credential_ids,
         nonce,
+        timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
         hooks,
     };
     tenant.jobs.insert(job.clone());
     log(tenant, &job, "info", "Job queued".to_string());
+    job
+}
+
+/// Sets how long a just-created job may run (before its lifecycle starts); returns it so.
+pub fn with_timeout(tenant: &mut Tenant, mut job: Job, seconds: u64) -> Job {
+    if let Some(stored) = tenant.jobs.get_mut(job.id) {
+        stored.timeout_seconds = seconds;
+    }
+    job.timeout_seconds = seconds;
     job
 }
 
@@ -358,6 +399,43 @@ pub fn finish(tenant: &mut Tenant, id: Uuid) -> bool {
     true
 }
 
+/// Ends a running job as timed out: `failed`, with the error upstream gives. False when it is
+/// no longer running.
+pub fn time_out(tenant: &mut Tenant, id: Uuid) -> bool {
+    let Some(job) = tenant.jobs.get_mut(id) else {
+        return false;
+    };
+    if job.status != JobStatus::Running {
+        return false;
+    }
+    let error = format!("Job timed out after {}s", job.timeout_seconds);
+    job.status = JobStatus::Failed;
+    job.completed_at = Some(clock::now_string());
+    job.error = Some(error.clone());
+    let job = job.clone();
+    log(tenant, &job, "error", format!("Job failed: {error}"));
+    true
+}
+
+/// How a running job ends by itself, and how long after it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Its workflow ends (completed, or failed for `fail*`).
+    Finish(Duration),
+    /// Its timeout comes first.
+    TimeOut(Duration),
+}
+
+/// Whichever comes first: the configured job duration or the job's own timeout. A tie
+/// finishes: the workflow made it in time.
+pub fn ending(duration: JobDuration, timeout_seconds: u64) -> Ending {
+    let timeout = Duration::from_secs(timeout_seconds);
+    match duration {
+        JobDuration::After(duration) if duration <= timeout => Ending::Finish(duration),
+        _ => Ending::TimeOut(timeout),
+    }
+}
+
 /// Cancels a queued or running job.
 pub fn cancel(tenant: &mut Tenant, id: Uuid) -> Result<(), JobError> {
     let job = tenant.jobs.get_mut(id).ok_or(JobError::NotFound)?;
@@ -378,19 +456,15 @@ pub fn drop_job(tenant: &mut Tenant, id: Uuid) {
 }
 
 impl Mock {
-    /// Notes that a job ended and drops the oldest finished jobs beyond the limit.
-    pub(super) fn record_finished(&self, tenant: &TenantId, id: Uuid) {
-        let evicted: Vec<(TenantId, Uuid)> = {
-            let mut finished = self.inner.finished.lock();
-            finished.push_back((tenant.clone(), id));
-            let excess = finished.len().saturating_sub(self.inner.config.max_jobs);
-            finished.drain(..excess).collect()
+    /// Notes that a job ended and drops the tenant's oldest finished jobs beyond the limit.
+    pub(super) fn record_finished(&self, tenant_id: &TenantId, id: Uuid) {
+        let Some(tenant) = self.existing_tenant(tenant_id) else {
+            return;
         };
-        for (tenant_id, job_id) in evicted {
-            if let Some(tenant) = self.existing_tenant(&tenant_id) {
-                drop_job(&mut tenant.lock(), job_id);
-                debug!(job_id = %job_id, "Finished job dropped");
-            }
+        let mut tenant = tenant.lock();
+        for job_id in tenant.jobs.retire(id, self.inner.config.max_jobs) {
+            drop_job(&mut tenant, job_id);
+            debug!(job_id = %job_id, "Finished job dropped");
         }
     }
 
@@ -401,22 +475,39 @@ impl Mock {
         let duration = self.inner.config.job_duration;
         tokio::spawn(async move {
             tokio::time::sleep(start_delay).await;
+            let Some(tenant) =
+                Mock::upgrade(&weak).and_then(|mock| mock.existing_tenant(&tenant_id))
+            else {
+                return;
+            };
+            let timeout_seconds = {
+                let mut tenant = tenant.lock();
+                if !start(&mut tenant, id) {
+                    return;
+                }
+                tenant
+                    .jobs
+                    .get(id)
+                    .map_or(DEFAULT_TIMEOUT_SECONDS, |job| job.timeout_seconds)
+            };
+            drop(tenant);
+            let ending = ending(duration, timeout_seconds);
+            let (Ending::Finish(after) | Ending::TimeOut(after)) = ending;
+            tokio::time::sleep(after).await;
             let Some(mock) = Mock::upgrade(&weak) else {
                 return;
             };
-            if !start(&mut mock.tenant(&tenant_id).lock(), id) {
-                return;
-            }
-            drop(mock);
-            let JobDuration::After(duration) = duration else {
+            let Some(tenant) = mock.existing_tenant(&tenant_id) else {
                 return;
             };
-            tokio::time::sleep(duration).await;
-            let Some(mock) = Mock::upgrade(&weak) else {
-                return;
+            let ended = {
+                let mut tenant = tenant.lock();
+                match ending {
+                    Ending::Finish(_) => finish(&mut tenant, id),
+                    Ending::TimeOut(_) => time_out(&mut tenant, id),
+                }
             };
-            let finished = finish(&mut mock.tenant(&tenant_id).lock(), id);
-            if finished {
+            if ended {
                 mock.job_ended(&tenant_id, id);
                 mock.record_finished(&tenant_id, id);
             }
@@ -451,6 +542,7 @@ mod tests {
             mapped_stack: None,
             credential_ids: credentials,
             nonce: Some(format!("n-{workflow}")),
+            timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
             hooks: JobHooks::default(),
         };
         let id = job.id;
@@ -476,6 +568,57 @@ mod tests {
             cancel(&mut t, ok),
             Err(JobError::NotCancellable("completed"))
         );
+    }
+
+    #[test]
+    fn a_timeout_fails_a_running_job() {
+        let mut t = tenant();
+        let id = job(&mut t, "portal", vec![]);
+        let mut stored = t.jobs.get(id).unwrap().clone();
+        stored.timeout_seconds = 0;
+        let stored = with_timeout(&mut t, stored, 7);
+        assert_eq!(stored.timeout_seconds, 7);
+        assert!(!time_out(&mut t, id), "a queued job does not time out");
+        start(&mut t, id);
+        assert!(time_out(&mut t, id));
+        assert!(!finish(&mut t, id), "a timed-out job does not finish");
+        let failed = t.jobs.get(id).unwrap();
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert_eq!(failed.error.as_deref(), Some("Job timed out after 7s"));
+        assert!(failed.completed_at.is_some());
+        assert!(t
+            .logs
+            .of_job(id)
+            .iter()
+            .any(|line| line.level == "error" && line.message.contains("timed out after 7s")));
+    }
+
+    #[test]
+    fn the_earlier_of_duration_and_timeout_ends_a_job() {
+        let secs = Duration::from_secs;
+        assert_eq!(
+            ending(JobDuration::After(secs(2)), 1),
+            Ending::TimeOut(secs(1))
+        );
+        assert_eq!(ending(JobDuration::Never, 1), Ending::TimeOut(secs(1)));
+        assert_eq!(
+            ending(JobDuration::After(secs(2)), 1800),
+            Ending::Finish(secs(2))
+        );
+        assert_eq!(
+            ending(JobDuration::After(secs(5)), 5),
+            Ending::Finish(secs(5))
+        );
+    }
+
+    #[test]
+    fn each_store_keeps_its_own_finished_jobs() {
+        let mut store = JobStore::default();
+        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+        assert!(store.retire(ids[0], 2).is_empty());
+        assert!(store.retire(ids[1], 2).is_empty());
+        assert_eq!(store.retire(ids[2], 2), vec![ids[0]]);
+        assert_eq!(store.retire(ids[3], 2), vec![ids[1]]);
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! `credential_id` field. The references are checked and the job inserted under the tenant's
 //! lock, the same lock `credentials/delete` takes to check for live references, so a job can
 //! never run on a credential deleted in between.
+//!
+//! A repeated `nonce` answers with the first job as it is now (its current status, and the
+//! message "Job already exists for this nonce"), whether it is still running or has ended.
+//! `timeout_seconds` (default 1800) bounds how long the job may run: one still running then
+//! ends `failed` with "Job timed out after Ns" (see `job_store.rs`).
 
 use http::HeaderMap;
 use serde_json::{json, Value};
@@ -11,14 +16,16 @@ use uuid::Uuid;
 
 use super::callbacks::HookRequest;
 use super::cursor;
-use super::input::{invalid_uuid, parse_uuid, Fields};
+use super::input::{invalid_uuid, parse_uuid, whole_number, Fields, Whole};
 use super::logs::LogLine;
 use super::tenant::TenantId;
+use super::webhooks::{url_field, MAX_TEXT_CHARS};
 use super::Mock;
 use crate::envelope::{ApiError, Issue};
 
 use super::job_store::{
-    cancel, enqueue_job, Job, JobError, JobStatus, CREDENTIAL_IDS_HEADER, STATUSES,
+    cancel, enqueue_job, with_timeout, Job, JobError, JobStatus, CREDENTIAL_IDS_HEADER,
+    DEFAULT_TIMEOUT_SECONDS, STATUSES,
 };
 
 /// The credential ids named in the `x-libretto-credential-ids` header(s); comma-separated,
@@ -62,26 +69,15 @@ fn check_options(fields: &mut Fields<'_>) {
         fields.bool(flag);
     }
     fields.string("start_url", false);
-    let callback_url = fields.string("callback_url", false);
-    let callback_secret = fields.string("callback_secret", false);
-    if let Some(url) = callback_url {
-        let valid = url.parse::<http::Uri>().is_ok_and(|uri| {
-            matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
-        });
-        if !valid {
-            fields.push(Issue::new(
-                "invalid_string",
-                "Invalid url",
-                vec![json!("callback_url")],
-            ));
-        }
-        if callback_secret.is_none() {
-            fields.push(Issue::new(
-                "custom",
-                "callback_secret is required when callback_url is set",
-                vec![json!("callback_secret")],
-            ));
-        }
+    // The same URL rule as webhook endpoints: a callback is one more delivery target.
+    url_field(fields, "callback_url", false);
+    fields.bounded_string("callback_secret", false, MAX_TEXT_CHARS);
+    if fields.value("callback_url").is_some() && fields.value("callback_secret").is_none() {
+        fields.push(Issue::new(
+            "custom",
+            "callback_secret is required when callback_url is set",
+            vec![json!("callback_secret")],
+        ));
     }
     if let Some(viewport) = fields.object("viewport", false) {
         for side in ["width", "height"] {
@@ -117,8 +113,14 @@ pub fn create(
         .and_then(|_| fields.value("params"));
     let nonce = fields.string("nonce", false);
     let body_reference = fields.uuid("credential_id", false);
+    let timeout = fields.value("timeout_seconds");
     check_options(&mut fields);
     fields.finish()?;
+    // Validated above: a whole number of seconds in 1..=3600.
+    let timeout_seconds = match timeout.and_then(Value::as_number).map(whole_number) {
+        Some(Whole::Int(seconds)) => u64::try_from(seconds).unwrap_or(DEFAULT_TIMEOUT_SECONDS),
+        _ => DEFAULT_TIMEOUT_SECONDS,
+    };
     let hook_request = HookRequest::read(input);
     let Some(workflow) = workflow else {
         return Err(ApiError::validation(Vec::new()));
@@ -127,11 +129,17 @@ pub fn create(
     references.sort_unstable();
     references.dedup();
 
-    let tenant = mock.tenant(tenant_id);
+    // A tenant that does not exist yet has no credentials, so a job that references any is
+    // refused without creating it.
+    let tenant = if references.is_empty() {
+        mock.tenant(tenant_id)
+    } else {
+        mock.tenant_or_empty(tenant_id)
+    };
     let job = {
         let mut tenant = tenant.lock();
         if let Some(existing) = nonce.and_then(|nonce| tenant.jobs.by_nonce(nonce)) {
-            return Ok(existing.created_answer());
+            return Ok(existing.repeated_answer());
         }
         let missing: Vec<Uuid> = references
             .iter()
@@ -145,7 +153,7 @@ pub fn create(
         let hooks = tenant
             .job_hooks(id, &hook_request, None)
             .map_err(ApiError::from)?;
-        enqueue_job(
+        let job = enqueue_job(
             &mut tenant,
             tenant_id,
             id,
@@ -154,7 +162,8 @@ pub fn create(
             references,
             nonce.map(str::to_string),
             hooks,
-        )
+        );
+        with_timeout(&mut tenant, job, timeout_seconds)
     };
     mock.spawn_lifecycle(tenant_id.clone(), job.id);
     Ok(job.created_answer())
@@ -170,7 +179,7 @@ fn read_id(input: Option<&Value>) -> Result<Uuid, ApiError> {
 /// `jobs/get`: `id` → the whole job.
 pub fn get(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
     let id = read_id(input)?;
-    let tenant = mock.tenant(tenant);
+    let tenant = mock.tenant_or_empty(tenant);
     let tenant = tenant.lock();
     let job = tenant.jobs.get(id).ok_or(JobError::NotFound)?;
     Ok(job.to_json())
@@ -196,7 +205,7 @@ pub fn list(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Val
         None => None,
     };
     fields.finish()?;
-    let tenant = mock.tenant(tenant);
+    let tenant = mock.tenant_or_empty(tenant);
     let tenant = tenant.lock();
     let (page, next) = tenant
         .jobs
@@ -214,7 +223,7 @@ pub fn cancel_route(
     input: Option<&Value>,
 ) -> Result<Value, ApiError> {
     let id = read_id(input)?;
-    cancel(&mut mock.tenant(tenant_id).lock(), id)?;
+    cancel(&mut mock.tenant_or_empty(tenant_id).lock(), id)?;
     mock.record_finished(tenant_id, id);
     Ok(json!({ "success": true, "message": "Job cancelled successfully" }))
 }
@@ -226,7 +235,7 @@ pub fn debug_report(
     input: Option<&Value>,
 ) -> Result<Value, ApiError> {
     let id = read_id(input)?;
-    let tenant = mock.tenant(tenant);
+    let tenant = mock.tenant_or_empty(tenant);
     let tenant = tenant.lock();
     let job = tenant.jobs.get(id).ok_or(JobError::NotFound)?;
     if job.status != JobStatus::Failed {

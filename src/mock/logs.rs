@@ -52,9 +52,9 @@ pub struct LogFilter<'a> {
 
 impl LogFilter<'_> {
     fn matches(&self, line: &LogLine) -> bool {
-        self.job_id.map_or(true, |id| id == line.job_id)
-            && self.workflow.map_or(true, |w| w == line.workflow)
-            && self.level.map_or(true, |l| l == line.level)
+        self.job_id.is_none_or(|id| id == line.job_id)
+            && self.workflow.is_none_or(|w| w == line.workflow)
+            && self.level.is_none_or(|l| l == line.level)
     }
 }
 
@@ -137,7 +137,7 @@ pub fn list(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Val
         workflow,
         level,
     };
-    let tenant = mock.tenant(tenant);
+    let tenant = mock.tenant_or_empty(tenant);
     let tenant = tenant.lock();
     let (page, next) = tenant
         .logs

@@ -16,7 +16,11 @@
 //!   does not exist is 409 and creates no job, and a referenced credential cannot be deleted
 //!   (409, `data.job_ids`) while a queued or running job uses it.
 //! - A repeated `nonce` from one tenant answers with the first job instead of creating one.
-//! - Finished jobs beyond `max_jobs` are dropped oldest first, with their logs and nonces.
+//! - Each tenant keeps at most `max_jobs` finished jobs; beyond that its oldest are dropped,
+//!   with their logs and nonces. Another tenant's jobs never push them out.
+//! - A job that runs longer than its `timeout_seconds` (default 1800) ends `failed` with
+//!   "Job timed out after Ns".
+//! - Requests that only read (or name what cannot exist yet) keep no state for a new key.
 //! - `jobs/list` is newest first; `logs/list` is oldest first; both page with opaque tokens.
 //!
 //! # Mock fixtures
@@ -27,8 +31,9 @@
 //! {"tenants": [{"api_key": "...", "credentials": [{"name": "...", "value": <any JSON>}]}]}
 //! ```
 //!
-//! Unknown keys are refused; names are 1 to 200 characters and unique per tenant. The demo
-//! file embedded as [`DEMO_FIXTURES`] holds the tenant `demo-api-key`.
+//! Unknown keys are refused; names are 1 to 200 characters, not blank and unique per tenant,
+//! and each `api_key` appears once. The demo file embedded as [`DEMO_FIXTURES`] holds the
+//! tenant `demo-api-key`.
 
 // Route handlers return `Result<_, ApiError>`; an error is built at most once per request and
 // answered at once, so its size (the envelope's fields) costs nothing worth boxing for.
@@ -50,7 +55,6 @@ mod signature;
 mod tenant;
 mod webhooks;
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -60,7 +64,6 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use parking_lot::Mutex;
 use tracing::info;
-use uuid::Uuid;
 
 use crate::body::Body;
 use crate::cli::{JobDuration, MockArgs};
@@ -118,7 +121,7 @@ pub struct MockConfig {
     pub max_body: usize,
     /// How long a job runs before it ends.
     pub job_duration: JobDuration,
-    /// Finished jobs kept; older ones are dropped first.
+    /// Finished jobs kept per tenant; each tenant's older ones are dropped first.
     pub max_jobs: usize,
     /// Seals stored credential values.
     pub sealer: Sealer,
@@ -174,8 +177,6 @@ impl MockConfig {
 pub(crate) struct Inner {
     config: MockConfig,
     tenants: DashMap<TenantId, Arc<Mutex<Tenant>>>,
-    /// Finished jobs in the order they finished, for dropping the oldest.
-    finished: Mutex<VecDeque<(TenantId, Uuid)>>,
     /// Sends job results to webhooks and callbacks.
     deliverer: Deliverer<DeliveryTag>,
     scheduler: SchedulerState,
@@ -195,7 +196,6 @@ impl Mock {
                 scheduler: SchedulerState::default(),
                 config,
                 tenants: DashMap::new(),
-                finished: Mutex::new(VecDeque::new()),
             }),
         }
     }
@@ -238,6 +238,24 @@ impl Mock {
                 )))
             })
             .clone()
+    }
+
+    /// The tenant's state for a route that may answer without storing anything: the existing
+    /// tenant, or a fresh empty one that is not kept. A request with a new key that only reads
+    /// (or names something that cannot exist yet) answers as for an empty tenant and leaves no
+    /// trace, so memory grows only with tenants that store something.
+    fn tenant_or_empty(&self, id: &TenantId) -> Arc<Mutex<Tenant>> {
+        self.existing_tenant(id).unwrap_or_else(|| {
+            Arc::new(Mutex::new(Tenant::new(
+                id.clone(),
+                self.inner.config.sealer.clone(),
+            )))
+        })
+    }
+
+    /// How many tenants the mock keeps state for.
+    pub fn tenant_count(&self) -> usize {
+        self.inner.tenants.len()
     }
 
     fn existing_tenant(&self, id: &TenantId) -> Option<Arc<Mutex<Tenant>>> {

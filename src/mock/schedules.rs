@@ -137,8 +137,8 @@ impl ScheduleStore {
         let mut matching: Vec<&Schedule> = self
             .by_id
             .values()
-            .filter(|s| enabled.map_or(true, |e| e == s.enabled))
-            .filter(|s| workflow.map_or(true, |w| w == s.workflow))
+            .filter(|s| enabled.is_none_or(|e| e == s.enabled))
+            .filter(|s| workflow.is_none_or(|w| w == s.workflow))
             .collect();
         matching.sort_by_key(|s| std::cmp::Reverse(s.seq));
         matching.truncate(limit);
