@@ -1,16 +1,23 @@
 //! The mock's schedules over real HTTP: the schedule object and its validation, `next_fire_at`
 //! in a zone across daylight-saving changes, a seconds-level schedule launching jobs that show
-//! in `jobs/list`, fire bookkeeping, and disabled or deleted schedules that stop at once.
+//! in `jobs/list`, fire bookkeeping, and disabled or deleted schedules that stop at once; the
+//! schedule's own signed callback and its secret's rotation; launch options and
+//! `credential_id` checked like `jobs/create`'s, and the delete guard on a scheduled job's
+//! credential; fires skipped over the live-job limit.
 
 mod common;
 mod mock_common;
+mod webhook_receiver;
 
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use libretto_sidecar::cli::JobDuration;
 use libretto_sidecar::mock::next_fire_after;
+use libretto_sidecar::mock::MockConfig;
 use mock_common::*;
 use serde_json::{json, Value};
+use webhook_receiver::{hmac_hex, Receiver};
 
 const KEY: &str = "schedules-key";
 const OTHER: &str = "schedules-other-key";
@@ -95,6 +102,30 @@ async fn invalid_timing_and_options_are_400_on_their_path() {
         (
             json!({"workflow": "w", "cron_expr": "0 9 * * *", "timeout_seconds": 0}),
             vec![json!(["timeout_seconds"])],
+        ),
+        (
+            json!({"workflow": "w", "cron_expr": "0 9 * * *", "callback_secret": "s"}),
+            vec![json!(["callback_secret"])],
+        ),
+        (
+            json!({"workflow": "w", "cron_expr": "0 9 * * *", "callback_url": "http://127.0.0.1:99999/x", "callback_secret": "s"}),
+            vec![json!(["callback_url"])],
+        ),
+        (
+            json!({"workflow": "w", "cron_expr": "0 9 * * *", "headless": "yes", "gpu": 1}),
+            vec![json!(["headless"]), json!(["gpu"])],
+        ),
+        (
+            json!({"workflow": "w", "cron_expr": "0 9 * * *", "viewport": {"width": 0}}),
+            vec![json!(["viewport", "width"]), json!(["viewport", "height"])],
+        ),
+        (
+            json!({"workflow": "w", "cron_expr": "0 9 * * *", "start_url": 5, "disable_default_proxy": "no"}),
+            vec![json!(["disable_default_proxy"]), json!(["start_url"])],
+        ),
+        (
+            json!({"workflow": "w", "cron_expr": "0 9 * * *", "credential_id": "nope"}),
+            vec![json!(["credential_id"])],
         ),
         (json!({"cron_expr": "0 9 * * *"}), vec![json!(["workflow"])]),
         (json!({"workflow": "w"}), vec![json!(["cron_expr"])]),
@@ -236,6 +267,31 @@ async fn the_schedule_object_and_its_routes() {
         )
         .await;
     assert_eq!(issues(&no_secret)[0]["path"], json!(["callback_secret"]));
+    let rotate_nothing = server
+        .client
+        .call(
+            KEY,
+            "schedules/update",
+            json!({"id": id, "callback_secret": "new"}),
+        )
+        .await;
+    assert_eq!(
+        issues(&rotate_nothing)[0]["path"],
+        json!(["callback_secret"]),
+        "no callback to rotate"
+    );
+    let null_with_secret = server
+        .client
+        .call(
+            KEY,
+            "schedules/update",
+            json!({"id": id, "callback_url": null, "callback_secret": "new"}),
+        )
+        .await;
+    assert_eq!(
+        issues(&null_with_secret)[0]["path"],
+        json!(["callback_secret"])
+    );
 
     let deleted = ok(&server
         .client
@@ -373,4 +429,187 @@ async fn seconds_level_schedules_launch_jobs_and_stop_when_disabled_or_deleted()
         .await);
     let before = still_disabled["last_job_id"].clone();
     wait_for(&server, &a, "a new fire", |s| s["last_job_id"] != before).await;
+}
+
+#[tokio::test]
+async fn a_schedule_callback_is_signed_and_its_secret_rotates() {
+    let server = start(fast_config()).await;
+    let receiver = Receiver::start(0).await;
+    let schedule = create(
+        &server,
+        json!({"workflow": "cb-tick", "cron_expr": "*/1 * * * * *",
+               "callback_url": receiver.url, "callback_secret": "first-secret"}),
+    )
+    .await;
+    let id = schedule["id"].as_str().unwrap().to_string();
+    let first = receiver.wait_for(1).await;
+    assert_eq!(first[0].event, "job.completed");
+    assert_eq!(first[0].signature, hmac_hex("first-secret", &first[0].body));
+    let payload = first[0].json();
+    assert_eq!(payload["workflow"], "cb-tick");
+    let job = ok(&server
+        .client
+        .call(KEY, "jobs/get", json!({"id": payload["job_id"]}))
+        .await);
+    assert_eq!(job["workflow"], "cb-tick", "a job the schedule launched");
+
+    // A secret alone rotates the secret and keeps the URL.
+    let rotated = ok(&server
+        .client
+        .call(
+            KEY,
+            "schedules/update",
+            json!({"id": id, "callback_secret": "second-secret"}),
+        )
+        .await)["schedule"]
+        .clone();
+    assert_eq!(rotated["callback_url"], receiver.url.as_str());
+    assert!(!rotated.to_string().contains("second-secret"));
+    let signed_with = |secret: &str, received: &webhook_receiver::Received| {
+        received.signature == hmac_hex(secret, &received.body)
+    };
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if receiver
+                .requests()
+                .iter()
+                .any(|r| signed_with("second-secret", r))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a delivery signed with the rotated secret");
+    ok(&server
+        .client
+        .call(KEY, "schedules/update", json!({"id": id, "enabled": false}))
+        .await);
+    let all = receiver.requests();
+    assert!(all
+        .iter()
+        .all(|r| signed_with("first-secret", r) || signed_with("second-secret", r)));
+    // Once one job was signed with the new secret, no later job uses the old one.
+    let switched = all
+        .iter()
+        .position(|r| signed_with("second-secret", r))
+        .unwrap();
+    assert!(all[switched..]
+        .iter()
+        .all(|r| signed_with("second-secret", r)));
+}
+
+#[tokio::test]
+async fn launch_options_and_credential_are_kept_and_the_credential_is_guarded() {
+    let server = start(never_config()).await;
+    let credential = create_credential(&server, KEY, "portal", json!({"password": "p"})).await;
+    let unknown = server
+        .client
+        .call(
+            KEY,
+            "schedules/create",
+            json!({"workflow": "w", "cron_expr": "0 9 * * *", "credential_id": MISSING_ID}),
+        )
+        .await;
+    let body = error(&unknown, 409, "CONFLICT");
+    assert_eq!(body["data"]["credential_ids"], json!([MISSING_ID]));
+
+    let schedule = create(
+        &server,
+        json!({"workflow": "guarded", "cron_expr": "*/1 * * * * *", "credential_id": credential,
+               "residential_proxy": true, "timeout_seconds": 60, "headless": false,
+               "viewport": {"width": 1280, "height": 720}, "start_url": "https://portal.example/"}),
+    )
+    .await;
+    assert_eq!(schedule["residential_proxy"], true);
+    assert_eq!(schedule["timeout_seconds"], 60);
+    assert!(
+        schedule.get("credential_id").is_none(),
+        "not in upstream's object"
+    );
+    let id = schedule["id"].as_str().unwrap().to_string();
+    let fired = wait_for(&server, &id, "a fire", |s| s["last_job_id"].is_string()).await;
+    let job_id = fired["last_job_id"].as_str().unwrap().to_string();
+    wait_for_status(&server, KEY, &job_id, "running").await;
+    ok(&server
+        .client
+        .call(KEY, "schedules/update", json!({"id": id, "enabled": false}))
+        .await);
+
+    // The running scheduled job holds its credential.
+    let blocked = server
+        .client
+        .call(KEY, "credentials/delete", json!({"id": credential}))
+        .await;
+    let body = error(&blocked, 409, "CONFLICT");
+    assert!(body["data"]["job_ids"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(job_id)));
+
+    // Once its jobs are cancelled the credential can go, and the next fire launches nothing.
+    let listed = ok(&server
+        .client
+        .call(KEY, "jobs/list", json!({"limit": 100}))
+        .await);
+    for job in listed["jobs"].as_array().unwrap() {
+        if job["status"] == "queued" || job["status"] == "running" {
+            ok(&server
+                .client
+                .call(KEY, "jobs/cancel", json!({"id": job["job_id"]}))
+                .await);
+        }
+    }
+    ok(&server
+        .client
+        .call(KEY, "credentials/delete", json!({"id": credential}))
+        .await);
+    let before = jobs_of(&server, "guarded").await.len();
+    let failures = fired["consecutive_failures"].as_u64().unwrap();
+    ok(&server
+        .client
+        .call(KEY, "schedules/update", json!({"id": id, "enabled": true}))
+        .await);
+    let missed = wait_for(&server, &id, "a fire without its credential", |s| {
+        s["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no longer exists"))
+    })
+    .await;
+    assert!(missed["consecutive_failures"].as_u64().unwrap() > failures);
+    assert!(missed["last_error"].as_str().unwrap().contains(&credential));
+    assert_eq!(
+        jobs_of(&server, "guarded").await.len(),
+        before,
+        "no job launched"
+    );
+}
+
+#[tokio::test]
+async fn a_schedule_does_not_fire_over_the_live_job_limit() {
+    let server = start(MockConfig {
+        schedule_live_job_limit: 2,
+        job_duration: JobDuration::Never,
+        ..fast_config()
+    })
+    .await;
+    let schedule = create(
+        &server,
+        json!({"workflow": "busy", "cron_expr": "*/1 * * * * *"}),
+    )
+    .await;
+    let id = schedule["id"].as_str().unwrap().to_string();
+    let refused = wait_for(&server, &id, "a refused fire", |s| {
+        s["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("queued or running jobs"))
+    })
+    .await;
+    assert!(refused["consecutive_failures"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        jobs_of(&server, "busy").await.len(),
+        2,
+        "two live jobs, no more"
+    );
 }

@@ -1,6 +1,8 @@
 //! The mock's webhooks over real HTTP: endpoint routes and validation, signed delivery of job
 //! results to a test receiver, precedence of a job's own callback, `skip_callbacks`, inactive
-//! endpoints, retries that show in `logs/list`, and a dead receiver that never slows the API.
+//! endpoints, retries that show in `logs/list`, a generated secret that signs deliveries, the
+//! per-tenant endpoint cap, and a hanging receiver that never slows the API while the bounded
+//! queue drops what does not fit.
 
 mod common;
 mod mock_common;
@@ -54,6 +56,28 @@ async fn endpoint_routes_validate_and_never_list_secrets() {
     assert_eq!(issues(&bad)[0]["path"], json!(["url"]));
     let missing = server.client.call(KEY, "webhooks/create", json!({})).await;
     assert_eq!(issues(&missing)[0]["path"], json!(["url"]));
+    for url in [
+        "http://127.0.0.1:99999/x",
+        "http://:80/x",
+        "http://127.0.0.1:0/x",
+    ] {
+        let answer = server
+            .client
+            .call(KEY, "webhooks/create", json!({"url": url}))
+            .await;
+        let found = issues(&answer);
+        assert_eq!(found[0]["path"], json!(["url"]), "{url}");
+        assert_eq!(found[0]["message"], "Invalid url", "{url}");
+    }
+    let long = server
+        .client
+        .call(
+            KEY,
+            "webhooks/create",
+            json!({"url": "http://127.0.0.1:9/a", "description": "d".repeat(2049)}),
+        )
+        .await;
+    assert_eq!(issues(&long)[0]["path"], json!(["description"]));
 
     let given = register(
         &server,
@@ -114,6 +138,19 @@ async fn endpoint_routes_validate_and_never_list_secrets() {
         ok(&server.client.call(KEY, "webhooks/list", json!({})).await)["webhook_endpoints"].clone();
     assert_eq!(endpoints[0]["url"], "http://127.0.0.1:9/c");
     assert_eq!(endpoints[0]["active"], false);
+    assert_eq!(endpoints[0]["description"], "A", "kept when not named");
+    ok(&server
+        .client
+        .call(
+            KEY,
+            "webhooks/update",
+            json!({"id": id, "description": null}),
+        )
+        .await);
+    let endpoints =
+        ok(&server.client.call(KEY, "webhooks/list", json!({})).await)["webhook_endpoints"].clone();
+    assert_eq!(endpoints[0]["description"], Value::Null, "null clears it");
+    assert_eq!(endpoints[0]["url"], "http://127.0.0.1:9/c");
     let bad_url = server
         .client
         .call(KEY, "webhooks/update", json!({"id": id, "url": "nope"}))
@@ -344,8 +381,150 @@ async fn failed_attempts_are_retried_and_logged() {
     );
 }
 
+/// A receiver that accepts connections and never answers.
+async fn hanging_receiver() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    url
+}
+
+async fn timed(server: &MockServer, route: &str, input: Value) -> Value {
+    let begun = std::time::Instant::now();
+    let answer = ok(&server.client.call(KEY, route, input).await);
+    assert!(
+        begun.elapsed() < Duration::from_millis(500),
+        "{route} took {:?}",
+        begun.elapsed()
+    );
+    answer
+}
+
 #[tokio::test]
-async fn a_dead_receiver_never_slows_the_api() {
+async fn a_hanging_receiver_never_slows_the_api_and_a_full_queue_drops() {
+    // Two sending slots and two waiting places, all taken by a receiver that never answers.
+    let server = start(MockConfig {
+        delivery: DeliveryConfig {
+            concurrency: 2,
+            group_concurrency: 2,
+            queue_capacity: 2,
+            attempt_timeout: Duration::from_secs(10),
+            total_timeout: Duration::from_secs(10),
+            ..DeliveryConfig::default()
+        },
+        ..fast_config()
+    })
+    .await;
+    let hanging = hanging_receiver().await;
+    register(&server, KEY, json!({"url": hanging, "signing_secret": "s"})).await;
+
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        let created = timed(
+            &server,
+            "jobs/create",
+            json!({"workflow": "portal", "nonce": format!("hang-{n}")}),
+        )
+        .await;
+        ids.push(created["job_id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        wait_for_status(&server, KEY, id, "completed").await;
+    }
+    // Every job has ended and queued its delivery; the API still answers at once.
+    let dropped = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let mut dropped = 0;
+            for id in &ids {
+                timed(&server, "jobs/get", json!({"id": id})).await;
+                let logs = timed(
+                    &server,
+                    "logs/list",
+                    json!({"jobId": id, "level": "error"}),
+                )
+                .await;
+                dropped += logs["logs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|line| {
+                        line["message"]
+                            == format!(
+                                "Webhook job.completed to {hanging} dropped: the delivery queue is full"
+                            )
+                            .as_str()
+                    })
+                    .count();
+            }
+            if dropped >= 16 {
+                return dropped;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the deliveries that did not fit were dropped and logged");
+    assert_eq!(dropped, 16, "two sending and two waiting, the rest dropped");
+    timed(&server, "jobs/create", json!({"workflow": "portal"})).await;
+}
+
+#[tokio::test]
+async fn a_generated_secret_signs_the_deliveries() {
+    let server = start(config()).await;
+    let receiver = Receiver::start(0).await;
+    let made = register(&server, KEY, json!({"url": receiver.url})).await;
+    let secret = made["signing_secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    let job_id = create_job(&server, KEY, json!({"workflow": "portal"})).await;
+    let received = receiver.wait_for(1).await;
+    assert_eq!(received[0].json()["job_id"], job_id.as_str());
+    assert_eq!(received[0].signature, hmac_hex(&secret, &received[0].body));
+    assert!(libretto_sidecar::mock::verify_webhook(
+        secret.as_bytes(),
+        &received[0].body,
+        &received[0].signature
+    ));
+}
+
+#[tokio::test]
+async fn a_tenant_keeps_at_most_100_endpoints() {
+    let server = start(config()).await;
+    let mut first = None;
+    for n in 0..100 {
+        let made = register(
+            &server,
+            KEY,
+            json!({"url": format!("http://127.0.0.1:9/{n}"), "signing_secret": "s", "active": false}),
+        )
+        .await;
+        first.get_or_insert(made["webhook_endpoint_id"].clone());
+    }
+    let refused = server
+        .client
+        .call(
+            KEY,
+            "webhooks/create",
+            json!({"url": "http://127.0.0.1:9/x"}),
+        )
+        .await;
+    let body = error(&refused, 409, "CONFLICT");
+    assert!(body["message"].as_str().unwrap().contains("at most 100"));
+    // Another tenant is not affected, and deleting one makes room.
+    register(&server, OTHER, json!({"url": "http://127.0.0.1:9/x"})).await;
+    ok(&server
+        .client
+        .call(KEY, "webhooks/delete", json!({"id": first.unwrap()}))
+        .await);
+    register(&server, KEY, json!({"url": "http://127.0.0.1:9/x"})).await;
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_then_given_up() {
     let server = start(config()).await;
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("http://{}/hook", dead.local_addr().unwrap());
@@ -356,33 +535,12 @@ async fn a_dead_receiver_never_slows_the_api() {
         json!({"url": dead_url, "signing_secret": "s"}),
     )
     .await;
-
-    let started = std::time::Instant::now();
-    let mut ids = Vec::new();
-    for n in 0..20 {
-        let begun = std::time::Instant::now();
-        ids.push(
-            create_job(
-                &server,
-                KEY,
-                json!({"workflow": "portal", "nonce": format!("dead-{n}")}),
-            )
-            .await,
-        );
-        assert!(
-            begun.elapsed() < Duration::from_millis(500),
-            "jobs/create took {:?}",
-            begun.elapsed()
-        );
-    }
-    assert!(started.elapsed() < Duration::from_secs(3));
-
-    let last = ids.last().unwrap().clone();
+    let job_id = create_job(&server, KEY, json!({"workflow": "portal"})).await;
     let gave_up = tokio::time::timeout(DEADLINE, async {
         loop {
             let logs = ok(&server
                 .client
-                .call(KEY, "logs/list", json!({"jobId": last, "level": "error"}))
+                .call(KEY, "logs/list", json!({"jobId": job_id, "level": "error"}))
                 .await)["logs"]
                 .clone();
             if let Some(line) = logs.as_array().unwrap().first() {

@@ -6,19 +6,22 @@
 //! `callback_url` + `callback_secret` is delivered to that callback only; otherwise to every
 //! active webhook endpoint of its tenant; `skip_callbacks: true` sends nothing. A cancelled
 //! job sends nothing. The per-job secret is sealed while the job waits, like endpoint secrets.
-//! Deliveries are queued (see `delivery.rs`), never sent on the request path; each attempt is
-//! reported back here and written to the job's logs so `logs/list` shows it.
+//! Deliveries are queued (see `delivery.rs`), never sent on the request path, fairly between
+//! tenants; each attempt is reported back here and written to the job's logs so `logs/list`
+//! shows it. A receiver that cannot be built (a stored URL or secret that no longer reads) is
+//! logged as an error and skipped.
 
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use http::Uri;
 use serde_json::{json, Value};
-use tracing::debug;
+use tracing::{debug, error};
 use uuid::Uuid;
 
-use super::delivery::{Deliverer, Delivery, DeliveryConfig, Report, Sink};
+use super::delivery::{Deliverer, Delivery, DeliveryConfig, Report, Sink, Tag};
 use super::job_store::{Job, JobStatus};
+use super::launch::LaunchOptions;
 use super::logs::LogLine;
 use super::tenant::{Tenant, TenantId};
 use super::webhooks::{http_url, SecretOwner, WebhookError};
@@ -28,6 +31,14 @@ use crate::secret::Secret;
 
 /// Whom a delivery reports to: the tenant and the job.
 pub type DeliveryTag = (TenantId, Uuid);
+
+/// Deliveries are fair between tenants.
+impl Tag for DeliveryTag {
+    type Group = TenantId;
+    fn group(&self) -> TenantId {
+        self.0.clone()
+    }
+}
 
 /// A job's own callback; the secret sealed.
 #[derive(Clone)]
@@ -44,21 +55,28 @@ impl std::fmt::Debug for JobCallback {
     }
 }
 
-/// What a job says about its result delivery.
+/// What a job carries besides its input: where its result goes, the schedule that launched
+/// it (if any), and the launch options it was given.
 #[derive(Debug, Clone, Default)]
 pub struct JobHooks {
     pub callback: Option<JobCallback>,
     pub skip_callbacks: bool,
     /// The schedule that launched the job, which hears how it ended.
     pub schedule_id: Option<Uuid>,
+    /// Kept with the job as given (for a scheduled job: the schedule's); the mock's job
+    /// engine runs every job alike, so only tests read them so far.
+    #[allow(dead_code)]
+    pub launch: LaunchOptions,
 }
 
-/// The delivery fields of a `jobs/create` input, already validated by the route.
-#[derive(Debug, Default, Clone, Copy)]
+/// The delivery fields and launch options of a `jobs/create` input, already validated by
+/// the route.
+#[derive(Debug, Default, Clone)]
 pub struct HookRequest<'a> {
     pub callback_url: Option<&'a str>,
     pub callback_secret: Option<&'a str>,
     pub skip_callbacks: bool,
+    pub launch: LaunchOptions,
 }
 
 impl<'a> HookRequest<'a> {
@@ -76,6 +94,7 @@ impl<'a> HookRequest<'a> {
                 .and_then(|input| input.get("skip_callbacks"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            launch: LaunchOptions::read(input),
         }
     }
 }
@@ -99,23 +118,32 @@ impl Tenant {
             callback,
             skip_callbacks: request.skip_callbacks,
             schedule_id,
+            launch: request.launch.clone(),
         })
     }
 
     /// The receivers of a job's event, with their opened secrets, by upstream's precedence.
-    fn receivers(&self, job: &Job) -> Vec<(Uri, Secret)> {
-        if job.hooks.skip_callbacks {
+    fn receivers(&self, job_id: Uuid, hooks: &JobHooks) -> Vec<(Uri, Secret)> {
+        if hooks.skip_callbacks {
             return Vec::new();
         }
-        match &job.hooks.callback {
-            Some(callback) => http_url(&callback.url)
-                .zip(
-                    self.webhooks
-                        .open(SecretOwner::Job, job.id, &callback.sealed_secret)
-                        .ok(),
-                )
-                .into_iter()
-                .collect(),
+        match &hooks.callback {
+            Some(callback) => {
+                let url = http_url(&callback.url);
+                let secret = self
+                    .webhooks
+                    .open(SecretOwner::Job, job_id, &callback.sealed_secret)
+                    .ok();
+                if url.is_none() || secret.is_none() {
+                    error!(
+                        %job_id,
+                        url_ok = url.is_some(),
+                        secret_ok = secret.is_some(),
+                        "Job callback unusable; nothing sent"
+                    );
+                }
+                url.zip(secret).into_iter().collect()
+            }
             None => self.webhooks.active_targets(),
         }
     }
@@ -192,7 +220,7 @@ impl Mock {
             let Some(event) = event_name(job.status) else {
                 return;
             };
-            let receivers = tenant.receivers(&job);
+            let receivers = tenant.receivers(job_id, &job.hooks);
             if receivers.is_empty() {
                 return;
             }
@@ -225,12 +253,13 @@ mod tests {
 
     #[test]
     fn hook_requests_read_validated_fields() {
-        let input =
-            json!({"callback_url": "http://h/x", "callback_secret": "s", "skip_callbacks": true});
+        let input = json!({"callback_url": "http://h/x", "callback_secret": "s",
+                           "skip_callbacks": true, "gpu": true});
         let request = HookRequest::read(Some(&input));
         assert_eq!(request.callback_url, Some("http://h/x"));
         assert_eq!(request.callback_secret, Some("s"));
         assert!(request.skip_callbacks);
+        assert_eq!(request.launch.gpu, Some(true));
         let empty = HookRequest::read(None);
         assert!(empty.callback_url.is_none() && !empty.skip_callbacks);
     }
@@ -253,5 +282,27 @@ mod tests {
             format!("{callback:?}"),
             r#"JobCallback { url: "http://h/x", .. }"#
         );
+    }
+
+    #[test]
+    fn an_unusable_callback_sends_nothing() {
+        use crate::seal::Sealer;
+        let tenant_id = TenantId::from_api_key(b"k");
+        let tenant = Tenant::new(tenant_id.clone(), Sealer::random());
+        let job_id = Uuid::new_v4();
+        let request = HookRequest {
+            callback_url: Some("http://127.0.0.1:9/x"),
+            callback_secret: Some("s"),
+            ..HookRequest::default()
+        };
+        let mut hooks = tenant.job_hooks(job_id, &request, None).unwrap();
+        // A secret sealed for another job does not open for this one.
+        hooks.callback.as_mut().unwrap().sealed_secret = tenant
+            .webhooks
+            .seal(SecretOwner::Job, Uuid::new_v4(), "s")
+            .unwrap();
+        assert!(tenant.receivers(job_id, &hooks).is_empty());
+        let hooks = tenant.job_hooks(job_id, &request, None).unwrap();
+        assert_eq!(tenant.receivers(job_id, &hooks).len(), 1);
     }
 }

@@ -1,9 +1,11 @@
 //! Webhook delivery: a bounded queue and a worker that POSTs signed events, with retries.
 //!
-//! Routes and job timers only *enqueue* a [`Delivery`]; a background worker sends it, so a
-//! slow or dead receiver never slows the API. Memory stays bounded: the queue holds at most
-//! `queue_capacity` deliveries and at most `concurrency` are in flight; when the queue is full
-//! the new delivery is dropped and reported. Each attempt has its own timeout; connect errors,
+//! Routes and job timers only *enqueue* a [`Delivery`]; a background task sends it, so a
+//! slow or dead receiver never slows the API. Memory stays bounded: at most `queue_capacity`
+//! deliveries wait and at most `concurrency` are in flight; when the queue is full the new
+//! delivery is dropped and reported. Deliveries are fair between groups (for the mock: between
+//! tenants): at most `group_concurrency` of one group are in flight, so one tenant's slow
+//! receivers cannot take every slot from the others. Each attempt has its own timeout; connect errors,
 //! timeouts and non-2xx answers (redirects included: they are not followed) are retried with
 //! jittered exponential backoff ([`Backoff`]) up to `attempts` times, all within
 //! `total_timeout`. Every attempt and the final outcome go to a sink, which the mock writes
@@ -12,6 +14,8 @@
 //! Request: `POST`, `content-type: application/json`, `x-event-type: <event>`, and
 //! `x-webhook-signature` (see `signature.rs`) over the exact body bytes sent.
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -22,7 +26,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tokio::sync::{mpsc, Semaphore};
+use parking_lot::Mutex;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -45,6 +50,8 @@ pub struct DeliveryConfig {
     pub queue_capacity: usize,
     /// Deliveries sent at the same time.
     pub concurrency: usize,
+    /// Deliveries of one group (one tenant) sent at the same time.
+    pub group_concurrency: usize,
 }
 
 impl Default for DeliveryConfig {
@@ -56,8 +63,15 @@ impl Default for DeliveryConfig {
             total_timeout: Duration::from_secs(60),
             queue_capacity: 1024,
             concurrency: 16,
+            group_concurrency: 4,
         }
     }
+}
+
+/// What a delivery's tag must tell: the group it counts against for fairness.
+pub trait Tag: Send + Sync + 'static {
+    type Group: Hash + Eq + Clone + Send + Sync + 'static;
+    fn group(&self) -> Self::Group;
 }
 
 /// One event for one receiver. `tag` says whom to report to (for the mock: tenant and job).
@@ -215,46 +229,102 @@ fn http_client(config: &DeliveryConfig) -> HttpClient {
         .build(connector)
 }
 
-/// The delivery queue. Cheap to clone; the worker starts on the first delivery (so the
-/// queue can be made outside a runtime) and stops when every handle is gone.
-pub struct Deliverer<T> {
+/// The delivery queue. Cheap to clone; the HTTP client is made on the first delivery (so the
+/// queue can be made outside a runtime).
+pub struct Deliverer<T: Tag> {
     config: DeliveryConfig,
     sink: Sink<T>,
-    queue: Arc<OnceLock<mpsc::Sender<Delivery<T>>>>,
+    shared: Arc<Shared<T::Group>>,
 }
 
-impl<T> Clone for Deliverer<T> {
+/// What every handle of one queue shares.
+struct Shared<G> {
+    /// Deliveries waiting or in flight: the queue's bound.
+    queued: Arc<Semaphore>,
+    /// Deliveries in flight, all groups together.
+    sending: Semaphore,
+    /// Deliveries in flight per group; a group's entry goes when its last delivery ends.
+    groups: Mutex<HashMap<G, Arc<Semaphore>>>,
+    client: OnceLock<HttpClient>,
+}
+
+impl<G: Hash + Eq + Clone> Shared<G> {
+    fn group(&self, key: &G, permits: usize) -> Arc<Semaphore> {
+        self.groups
+            .lock()
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(permits)))
+            .clone()
+    }
+
+    /// Forgets a group's semaphore once nobody else holds it.
+    fn release(&self, key: &G, semaphore: Arc<Semaphore>) {
+        drop(semaphore);
+        let mut groups = self.groups.lock();
+        if groups
+            .get(key)
+            .is_some_and(|semaphore| Arc::strong_count(semaphore) == 1)
+        {
+            groups.remove(key);
+        }
+    }
+
+    #[cfg(test)]
+    fn group_count(&self) -> usize {
+        self.groups.lock().len()
+    }
+}
+
+impl<T: Tag> Clone for Deliverer<T> {
     fn clone(&self) -> Self {
         Self {
             config: self.config,
             sink: self.sink.clone(),
-            queue: self.queue.clone(),
+            shared: self.shared.clone(),
         }
     }
 }
 
-impl<T: Send + Sync + 'static> Deliverer<T> {
+impl<T: Tag> Deliverer<T> {
     pub fn new(config: DeliveryConfig, sink: Sink<T>) -> Self {
+        let sending = config.concurrency.max(1);
         Self {
             config,
             sink,
-            queue: Arc::new(OnceLock::new()),
+            shared: Arc::new(Shared {
+                queued: Arc::new(Semaphore::new(config.queue_capacity.max(1) + sending)),
+                sending: Semaphore::new(sending),
+                groups: Mutex::new(HashMap::new()),
+                client: OnceLock::new(),
+            }),
         }
     }
 
     /// Queues a delivery without waiting. When the queue is full (or no runtime runs), the
     /// delivery is dropped and reported; the caller is never held up.
     pub fn enqueue(&self, delivery: Delivery<T>) {
-        let sender = match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => self.queue.get_or_init(|| self.start(&runtime)).clone(),
-            Err(_) => return self.dropped(&delivery),
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self.dropped(&delivery);
         };
-        if let Err(err) = sender.try_send(delivery) {
-            let delivery = match err {
-                mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d) => d,
-            };
-            self.dropped(&delivery);
-        }
+        let Ok(queued) = self.shared.queued.clone().try_acquire_owned() else {
+            return self.dropped(&delivery);
+        };
+        let key = delivery.tag.group();
+        let group = self
+            .shared
+            .group(&key, self.config.group_concurrency.max(1));
+        let this = self.clone();
+        runtime.spawn(async move {
+            // Its group's slot first, so a delivery waiting for its group holds no shared slot.
+            if let Ok(_in_group) = group.acquire().await {
+                if let Ok(_sending) = this.shared.sending.acquire().await {
+                    let client = this.shared.client.get_or_init(|| http_client(&this.config));
+                    deliver(client, &this.config, &this.sink, delivery).await;
+                }
+            }
+            this.shared.release(&key, group);
+            drop(queued);
+        });
     }
 
     fn dropped(&self, delivery: &Delivery<T>) {
@@ -265,30 +335,6 @@ impl<T: Send + Sync + 'static> Deliverer<T> {
             target,
         };
         (self.sink)(&delivery.tag, &report);
-    }
-
-    fn start(&self, runtime: &tokio::runtime::Handle) -> mpsc::Sender<Delivery<T>> {
-        let (sender, mut receiver) =
-            mpsc::channel::<Delivery<T>>(self.config.queue_capacity.max(1));
-        let config = self.config;
-        let sink = self.sink.clone();
-        let client = http_client(&config);
-        let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
-        runtime.spawn(async move {
-            while let Some(delivery) = receiver.recv().await {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
-                };
-                let client = client.clone();
-                let sink = sink.clone();
-                tokio::spawn(async move {
-                    deliver(&client, &config, &sink, delivery).await;
-                    drop(permit);
-                });
-            }
-            debug!("Webhook delivery worker stopped");
-        });
-        sender
     }
 }
 
@@ -403,7 +449,31 @@ mod tests {
         assert!(last.message().contains("could not connect"));
     }
 
+    /// Tags 0..100 are group 0, 100..200 group 1, and so on.
+    impl Tag for u32 {
+        type Group = u32;
+        fn group(&self) -> u32 {
+            self / 100
+        }
+    }
+
     type Seen = Arc<Mutex<Vec<(u32, Report)>>>;
+
+    /// A receiver that accepts connections and never answers; counts the connections.
+    async fn hanging() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                open.push(socket);
+            }
+        });
+        (url, accepted)
+    }
 
     fn collecting() -> (Sink<u32>, Seen) {
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -462,15 +532,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_drops_without_waiting() {
-        // A receiver that accepts and never answers keeps the one worker slot busy.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let _hold = tokio::spawn(async move {
-            let mut open = Vec::new();
-            while let Ok((socket, _)) = listener.accept().await {
-                open.push(socket);
-            }
-        });
+        // A receiver that accepts and never answers keeps the one sending slot busy.
+        let (url, _) = hanging().await;
         let (sink, seen) = collecting();
         let config = DeliveryConfig {
             queue_capacity: 1,
@@ -496,5 +559,108 @@ mod tests {
         let (sink, seen) = collecting();
         Deliverer::new(DeliveryConfig::default(), sink).enqueue(delivery(1, "http://127.0.0.1:9/"));
         assert!(matches!(seen.lock()[0].1, Report::Dropped { .. }));
+    }
+
+    #[tokio::test]
+    async fn the_total_limit_gives_up_before_the_last_attempt() {
+        let (url, _) = hanging().await;
+        let (sink, seen) = collecting();
+        let config = DeliveryConfig {
+            attempts: 50,
+            backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(5)),
+            attempt_timeout: Duration::from_millis(100),
+            total_timeout: Duration::from_millis(350),
+            ..DeliveryConfig::default()
+        };
+        let started = std::time::Instant::now();
+        Deliverer::new(config, sink).enqueue(delivery(3, &url));
+        let last = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let Some((_, report)) = seen.lock().last() {
+                    if matches!(
+                        report,
+                        Report::Attempt {
+                            next: Next::GiveUp,
+                            ..
+                        }
+                    ) {
+                        return report.clone();
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+        let Report::Attempt {
+            attempt, outcome, ..
+        } = last
+        else {
+            panic!("an attempt");
+        };
+        assert_eq!(outcome, Outcome::Timeout);
+        assert!(attempt < 10, "gave up at attempt {attempt} of 50");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            seen.lock().len(),
+            attempt as usize,
+            "one report per attempt"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_group_never_takes_more_than_its_share_of_slots() {
+        let (url, accepted) = hanging().await;
+        let (sink, _seen) = collecting();
+        let config = DeliveryConfig {
+            concurrency: 8,
+            group_concurrency: 2,
+            ..DeliveryConfig::default()
+        };
+        let deliverer = Deliverer::new(config, sink);
+        // Ten deliveries of group 0, then three of group 1, all to a receiver that hangs.
+        for tag in (0..10).chain(100..103) {
+            deliverer.enqueue(delivery(tag, &url));
+        }
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while accepted.load(std::sync::atomic::Ordering::SeqCst) < 4 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            accepted.load(std::sync::atomic::Ordering::SeqCst),
+            4,
+            "two in flight per group, though eight slots are free"
+        );
+        assert_eq!(deliverer.shared.group_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_group_is_forgotten_when_its_deliveries_end() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        drop(listener);
+        let (sink, seen) = collecting();
+        let config = DeliveryConfig {
+            attempts: 1,
+            ..DeliveryConfig::default()
+        };
+        let deliverer = Deliverer::new(config, sink);
+        deliverer.enqueue(delivery(1, &url));
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while seen.lock().is_empty() || deliverer.shared.group_count() > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(deliverer.shared.group_count(), 0);
     }
 }

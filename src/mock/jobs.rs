@@ -57,7 +57,7 @@ pub fn header_credential_ids(headers: &HeaderMap, fields: &mut Fields<'_>) -> Ve
 }
 
 /// Checks the launch options that `jobs/create` accepts besides workflow and params.
-fn check_options(fields: &mut Fields<'_>) {
+pub(super) fn check_options(fields: &mut Fields<'_>) {
     fields.integer("timeout_seconds", 1, 3600);
     for flag in [
         "skip_callbacks",

@@ -47,6 +47,7 @@ mod fixtures;
 mod input;
 mod job_store;
 mod jobs;
+mod launch;
 mod logs;
 mod router;
 mod scheduler;
@@ -129,6 +130,8 @@ pub struct MockConfig {
     pub start_delay: Duration,
     /// How job results are delivered to webhooks and callbacks (attempts, backoff, bounds).
     pub delivery: DeliveryConfig,
+    /// A schedule does not fire while its tenant has this many queued or running jobs.
+    pub schedule_live_job_limit: usize,
 }
 
 impl Default for MockConfig {
@@ -140,6 +143,7 @@ impl Default for MockConfig {
             sealer: Sealer::random(),
             start_delay: Duration::from_millis(100),
             delivery: DeliveryConfig::default(),
+            schedule_live_job_limit: 10_000,
         }
     }
 }

@@ -4,8 +4,12 @@
 //! whenever a schedule is created, changed or deleted, so a new schedule is seen at once and a
 //! deleted or disabled one never fires again; it never polls. A fire creates the job through
 //! the same engine as `jobs/create` (the job's lifecycle, its logs, its callbacks and the
-//! delete guard all apply) under the tenant's lock, the lock `schedules/update|delete` take,
-//! so a schedule disabled or deleted before the fire is decided cannot fire. A fire missed
+//! delete guard all apply, with the schedule's `credential_id` and launch options) under the
+//! tenant's lock, the lock `schedules/update|delete` and `credentials/delete` take, so a
+//! schedule disabled or deleted before the fire is decided cannot fire, and a job never
+//! starts on a credential deleted in between. A fire launches nothing, and records why in
+//! `last_error` (counting a failure), when the schedule's credential is gone or the tenant
+//! already has `schedule_live_job_limit` queued or running jobs, so memory stays bounded. A fire missed
 //! while the process was busy or suspended happens once: the next one is planned from now.
 //! The task holds the mock weakly and ends when the mock is dropped.
 
@@ -15,7 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::callbacks::HookRequest;
@@ -35,13 +39,39 @@ pub struct SchedulerState {
     started: OnceLock<()>,
 }
 
+/// Queued and running jobs of a tenant, counted up to `limit`.
+fn live_jobs(tenant: &Tenant, limit: usize) -> usize {
+    ["queued", "running"]
+        .into_iter()
+        .map(|status| tenant.jobs.page(Some(status), None, limit).0.len())
+        .sum()
+}
+
 /// Launches one due schedule's job under its tenant's lock; the job's id, or why not.
+/// `live` is the tenant's count of queued and running jobs, kept up to date.
 fn fire(
     tenant: &mut Tenant,
     tenant_id: &TenantId,
     schedule_id: Uuid,
+    live: &mut usize,
+    limit: usize,
 ) -> Option<Result<Uuid, String>> {
     let schedule = tenant.schedules.get(schedule_id)?;
+    if *live >= limit {
+        return Some(Err(format!(
+            "Not launched: the tenant already has {limit} queued or running jobs"
+        )));
+    }
+    let credential_ids: Vec<Uuid> = schedule.credential_id.into_iter().collect();
+    if let Some(gone) = credential_ids
+        .iter()
+        .find(|id| !tenant.credentials.exists(**id))
+    {
+        return Some(Err(format!(
+            "Not launched: credential {gone} no longer exists"
+        )));
+    }
+    let launch = schedule.job_options();
     let workflow = schedule.workflow.clone();
     let params = schedule.params.clone();
     let skip_callbacks = schedule.skip_callbacks;
@@ -63,6 +93,7 @@ fn fire(
         callback_url: callback.as_ref().map(|callback| callback.url.as_str()),
         callback_secret: secret.as_ref().and_then(|secret| secret.expose_str()),
         skip_callbacks,
+        launch,
     };
     let hooks = match tenant.job_hooks(job_id, &request, Some(schedule_id)) {
         Ok(hooks) => hooks,
@@ -74,10 +105,11 @@ fn fire(
         job_id,
         &workflow,
         params,
-        Vec::new(),
+        credential_ids,
         None,
         hooks,
     );
+    *live += 1;
     job_store::log_job_line(
         tenant,
         job_id,
@@ -114,8 +146,17 @@ impl Mock {
             let launched = {
                 let mut tenant = tenant.lock();
                 let mut launched = Vec::new();
-                for schedule_id in tenant.schedules.take_due(now) {
-                    let Some(outcome) = fire(&mut tenant, &tenant_id, schedule_id) else {
+                let due = tenant.schedules.take_due(now);
+                let limit = self.inner.config.schedule_live_job_limit;
+                let mut live = if due.is_empty() {
+                    0
+                } else {
+                    live_jobs(&tenant, limit)
+                };
+                for schedule_id in due {
+                    let Some(outcome) =
+                        fire(&mut tenant, &tenant_id, schedule_id, &mut live, limit)
+                    else {
                         continue;
                     };
                     match &outcome {
@@ -123,7 +164,7 @@ impl Mock {
                             info!(%schedule_id, job_id = %job_id, "Schedule fired");
                             launched.push(*job_id);
                         }
-                        Err(_) => info!(%schedule_id, "Schedule fire failed"),
+                        Err(error) => warn!(%schedule_id, %error, "Schedule fire launched nothing"),
                     }
                     tenant.schedules.record_fire(schedule_id, outcome);
                 }
@@ -159,4 +200,83 @@ async fn run(inner: Weak<Inner>, wake: Arc<Notify>) {
         }
     }
     debug!("Scheduler stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::mock::schedules::Schedule;
+    use crate::seal::Sealer;
+
+    fn tenant() -> (Tenant, TenantId) {
+        let id = TenantId::from_api_key(b"scheduler");
+        (Tenant::new(id.clone(), Sealer::random()), id)
+    }
+
+    #[test]
+    fn a_fire_passes_the_credential_and_the_launch_options() {
+        let (mut tenant, tenant_id) = tenant();
+        let seq = tenant.next_seq();
+        let credential = tenant
+            .credentials
+            .create(seq, "portal", &json!({"password": "x"}))
+            .unwrap();
+        let mut schedule = Schedule::for_test(1, "portal", "* * * * *");
+        schedule.credential_id = Some(credential);
+        schedule.launch.residential_proxy = Some(true);
+        schedule.launch.headless = Some(false);
+        let schedule_id = schedule.id;
+        tenant.schedules.insert(schedule).unwrap();
+
+        let mut live = 0;
+        let job_id = fire(&mut tenant, &tenant_id, schedule_id, &mut live, 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!(live, 1);
+        let job = tenant.jobs.get(job_id).unwrap();
+        assert_eq!(job.credential_ids, vec![credential]);
+        assert_eq!(job.hooks.schedule_id, Some(schedule_id));
+        assert_eq!(job.hooks.launch.residential_proxy, Some(true));
+        assert_eq!(job.hooks.launch.headless, Some(false));
+        assert_eq!(job.hooks.launch.timeout_seconds, Some(900));
+        assert_eq!(tenant.jobs.live_referencing(credential), vec![job_id]);
+    }
+
+    #[test]
+    fn a_fire_launches_nothing_without_its_credential_or_over_the_limit() {
+        let (mut tenant, tenant_id) = tenant();
+        let mut schedule = Schedule::for_test(1, "portal", "* * * * *");
+        let gone = Uuid::new_v4();
+        schedule.credential_id = Some(gone);
+        let without_credential = schedule.id;
+        tenant.schedules.insert(schedule).unwrap();
+        let plain = Schedule::for_test(2, "portal", "* * * * *");
+        let plain_id = plain.id;
+        tenant.schedules.insert(plain).unwrap();
+
+        let mut live = 0;
+        let error = fire(&mut tenant, &tenant_id, without_credential, &mut live, 10)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            format!("Not launched: credential {gone} no longer exists")
+        );
+        let mut live = 10;
+        let error = fire(&mut tenant, &tenant_id, plain_id, &mut live, 10)
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            error.contains("already has 10 queued or running jobs"),
+            "{error}"
+        );
+        assert_eq!(live_jobs(&tenant, 10), 0, "no job was made");
+        let mut live = 9;
+        assert!(fire(&mut tenant, &tenant_id, plain_id, &mut live, 10)
+            .unwrap()
+            .is_ok());
+        assert_eq!(live_jobs(&tenant, 10), 1);
+    }
 }

@@ -7,7 +7,11 @@
 //! disabled) and the fire fields the scheduler keeps: `last_fire_at`, `last_job_id`,
 //! `last_error` and `consecutive_failures` (a launched job that fails counts; one that
 //! completes resets the count). The callback secret is sealed and never shown; on `update`, a
-//! `null` `callback_url` clears the callback. Lists are newest first.
+//! `null` `callback_url` clears the callback and a `callback_secret` alone rotates the secret
+//! of the callback the schedule has. Launch options and `credential_id` are checked exactly as
+//! `jobs/create` checks them (a credential that does not exist is 409) and kept for the jobs
+//! the schedule launches. A tenant keeps at most [`MAX_SCHEDULES`] schedules. Lists are newest
+//! first.
 
 use std::collections::BTreeMap;
 
@@ -17,9 +21,11 @@ use uuid::Uuid;
 
 use super::cron::{CronSpec, CronSpecError, DEFAULT_TIMEZONE};
 use super::input::{validation_error, Fields};
-use super::job_store::{Job, JobStatus};
+use super::job_store::{Job, JobError, JobStatus};
+use super::jobs::check_options;
+use super::launch::LaunchOptions;
 use super::tenant::TenantId;
-use super::webhooks::{url_field, SecretOwner, WebhookError};
+use super::webhooks::{http_url, SecretOwner, WebhookError};
 use super::Mock;
 use crate::clock;
 use crate::envelope::{ApiError, Issue};
@@ -29,21 +35,29 @@ pub const DEFAULT_TIMEOUT_SECONDS: i64 = 900;
 /// Schedules listed when `limit` is not given, and the most one list returns.
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
+/// Most schedules one tenant keeps.
+pub const MAX_SCHEDULES: usize = 1000;
 
 /// Why a schedule operation was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ScheduleError {
     #[error("Schedule not found")]
     NotFound,
+    #[error("A tenant keeps at most {MAX_SCHEDULES} schedules; delete one first")]
+    TooMany,
     #[error(transparent)]
     Secret(#[from] WebhookError),
+    #[error(transparent)]
+    Job(#[from] JobError),
 }
 
 impl From<ScheduleError> for ApiError {
     fn from(err: ScheduleError) -> Self {
         match err {
             ScheduleError::NotFound => ApiError::not_found(err.to_string()),
+            ScheduleError::TooMany => ApiError::conflict(err.to_string()),
             ScheduleError::Secret(inner) => inner.into(),
+            ScheduleError::Job(inner) => inner.into(),
         }
     }
 }
@@ -64,8 +78,10 @@ pub struct Schedule {
     pub cron_expr: String,
     pub timezone: String,
     spec: CronSpec,
-    pub timeout_seconds: i64,
-    pub residential_proxy: bool,
+    /// The options of the jobs it launches, as given.
+    pub launch: LaunchOptions,
+    /// The credential its jobs use (held against deletion while one runs).
+    pub credential_id: Option<Uuid>,
     pub callback: Option<ScheduleCallback>,
     pub skip_callbacks: bool,
     pub enabled: bool,
@@ -79,6 +95,21 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// The `timeout_seconds` its jobs get.
+    pub fn timeout_seconds(&self) -> i64 {
+        self.launch
+            .timeout_seconds
+            .unwrap_or(DEFAULT_TIMEOUT_SECONDS)
+    }
+
+    /// The launch options of its next job: as given, with the schedule's default timeout.
+    pub fn job_options(&self) -> LaunchOptions {
+        LaunchOptions {
+            timeout_seconds: Some(self.timeout_seconds()),
+            ..self.launch.clone()
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "id": self.id,
@@ -86,8 +117,8 @@ impl Schedule {
             "params": self.params,
             "cron_expr": self.cron_expr,
             "timezone": self.timezone,
-            "timeout_seconds": self.timeout_seconds,
-            "residential_proxy": self.residential_proxy,
+            "timeout_seconds": self.timeout_seconds(),
+            "residential_proxy": self.launch.residential_proxy.unwrap_or(false),
             "callback_url": self.callback.as_ref().map(|callback| &callback.url),
             "skip_callbacks": self.skip_callbacks,
             "enabled": self.enabled,
@@ -112,6 +143,34 @@ impl Schedule {
     }
 }
 
+#[cfg(test)]
+impl Schedule {
+    /// An enabled schedule with no fire planned, for tests.
+    pub(super) fn for_test(seq: u64, workflow: &str, expr: &str) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            seq,
+            workflow: workflow.into(),
+            params: json!({}),
+            cron_expr: expr.into(),
+            timezone: "UTC".into(),
+            spec: CronSpec::parse(expr, "UTC").unwrap(),
+            launch: LaunchOptions::default(),
+            credential_id: None,
+            callback: None,
+            skip_callbacks: false,
+            enabled: true,
+            next_fire_at: None,
+            last_fire_at: None,
+            last_job_id: None,
+            last_error: None,
+            consecutive_failures: 0,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+}
+
 /// One tenant's schedules.
 #[derive(Default)]
 pub struct ScheduleStore {
@@ -121,6 +180,19 @@ pub struct ScheduleStore {
 impl ScheduleStore {
     pub fn get(&self, id: Uuid) -> Option<&Schedule> {
         self.by_id.get(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Adds a schedule unless the tenant already keeps [`MAX_SCHEDULES`].
+    pub fn insert(&mut self, schedule: Schedule) -> Result<(), ScheduleError> {
+        if self.by_id.len() >= MAX_SCHEDULES {
+            return Err(ScheduleError::TooMany);
+        }
+        self.by_id.insert(schedule.id, schedule);
+        Ok(())
     }
 
     pub fn remove(&mut self, id: Uuid) -> bool {
@@ -206,8 +278,18 @@ enum CallbackChange<'a> {
     Clear,
     Set {
         url: &'a str,
-        secret: Option<&'a str>,
+        secret: &'a str,
     },
+    /// A new secret for the callback the schedule has.
+    Rotate(&'a str),
+}
+
+/// A change to a schedule's credential.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CredentialChange {
+    Keep,
+    Clear,
+    Set(Uuid),
 }
 
 /// The fields of a create or update input; `None` is "not given".
@@ -216,11 +298,20 @@ struct ScheduleInput<'a> {
     params: Option<&'a Map<String, Value>>,
     cron_expr: Option<&'a str>,
     timezone: Option<&'a str>,
-    timeout_seconds: Option<i64>,
-    residential_proxy: Option<bool>,
+    launch: LaunchOptions,
+    credential: CredentialChange,
     callback: CallbackChange<'a>,
     skip_callbacks: Option<bool>,
     enabled: Option<bool>,
+}
+
+/// The issue for a `callback_secret` given without a `callback_url` to go with it.
+fn secret_without_url() -> Issue {
+    Issue::new(
+        "custom",
+        "callback_url is required with callback_secret",
+        vec![json!("callback_secret")],
+    )
 }
 
 fn read_input<'a>(
@@ -232,37 +323,67 @@ fn read_input<'a>(
     let params = fields.object("params", false);
     let cron_expr = fields.bounded_string("cron_expr", creating, 200);
     let timezone = fields.bounded_string("timezone", false, 100);
-    let timeout_seconds = fields.integer("timeout_seconds", 1, 3600);
-    let residential_proxy = fields.bool("residential_proxy");
-    let skip_callbacks = fields.bool("skip_callbacks");
     let enabled = fields.bool("enabled");
-    let url = url_field(fields, "callback_url", false);
-    let secret = fields.bounded_string("callback_secret", false, 2048);
-    let url_is_null = input
-        .and_then(|input| input.get("callback_url"))
-        .is_some_and(Value::is_null);
-    let callback = match url {
-        Some(url) => CallbackChange::Set { url, secret },
-        None if url_is_null && !creating => CallbackChange::Clear,
-        None => CallbackChange::Keep,
+    let credential_id = fields.uuid("credential_id", false);
+    // The launch options, `skip_callbacks` and the callback pair are checked as jobs/create
+    // checks them; the values below are read only once they passed.
+    check_options(fields);
+    let is_null = |key: &str| {
+        input
+            .and_then(|input| input.get(key))
+            .is_some_and(Value::is_null)
     };
-    if creating && matches!(callback, CallbackChange::Set { secret: None, .. }) {
+    let text = |key: &str| fields.value(key).and_then(Value::as_str);
+    let (url, secret) = (text("callback_url"), text("callback_secret"));
+    // A callback URL is a web URL with a usable port, as for webhooks; checked here only
+    // when nothing else was found, so a URL the options check refused is reported once.
+    if url.is_some_and(|url| http_url(url).is_none()) && !fields.has_issues() {
         fields.push(Issue::new(
-            "custom",
-            "callback_secret is required when callback_url is set",
-            vec![json!("callback_secret")],
+            "invalid_string",
+            "Invalid url",
+            vec![json!("callback_url")],
         ));
     }
+    let callback = match (url, secret) {
+        (Some(url), Some(secret)) => CallbackChange::Set { url, secret },
+        // check_options has already refused a URL without its secret.
+        (Some(_), None) => CallbackChange::Keep,
+        (None, Some(_)) if creating || is_null("callback_url") => {
+            fields.push(secret_without_url());
+            CallbackChange::Keep
+        }
+        (None, Some(secret)) => CallbackChange::Rotate(secret),
+        (None, None) if is_null("callback_url") && !creating => CallbackChange::Clear,
+        (None, None) => CallbackChange::Keep,
+    };
+    let credential = match credential_id {
+        Some(id) => CredentialChange::Set(id),
+        None if is_null("credential_id") && !creating => CredentialChange::Clear,
+        None => CredentialChange::Keep,
+    };
     ScheduleInput {
         workflow,
         params,
         cron_expr,
         timezone,
-        timeout_seconds,
-        residential_proxy,
+        launch: LaunchOptions::read(input),
+        credential,
         callback,
-        skip_callbacks,
+        skip_callbacks: fields.value("skip_callbacks").and_then(Value::as_bool),
         enabled,
+    }
+}
+
+/// Refuses a credential the tenant does not have, as jobs/create does (409).
+fn check_credential(
+    credentials: &super::credentials::CredentialStore,
+    change: CredentialChange,
+) -> Result<(), ScheduleError> {
+    match change {
+        CredentialChange::Set(id) if !credentials.exists(id) => {
+            Err(JobError::UnknownCredentials(vec![id]).into())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -301,11 +422,12 @@ pub fn create(mock: &Mock, tenant_id: &TenantId, input: Option<&Value>) -> Resul
     let answer = {
         let tenant = mock.tenant(tenant_id);
         let mut tenant = tenant.lock();
+        if tenant.schedules.len() >= MAX_SCHEDULES {
+            return Err(ScheduleError::TooMany.into());
+        }
+        check_credential(&tenant.credentials, given.credential)?;
         let callback = match given.callback {
-            CallbackChange::Set {
-                url,
-                secret: Some(secret),
-            } => Some(ScheduleCallback {
+            CallbackChange::Set { url, secret } => Some(ScheduleCallback {
                 url: url.to_string(),
                 sealed_secret: tenant.webhooks.seal(SecretOwner::Schedule, id, secret)?,
             }),
@@ -323,8 +445,11 @@ pub fn create(mock: &Mock, tenant_id: &TenantId, input: Option<&Value>) -> Resul
             cron_expr: cron_expr.to_string(),
             timezone: timezone.to_string(),
             spec,
-            timeout_seconds: given.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
-            residential_proxy: given.residential_proxy.unwrap_or(false),
+            launch: given.launch,
+            credential_id: match given.credential {
+                CredentialChange::Set(id) => Some(id),
+                _ => None,
+            },
             callback,
             skip_callbacks: given.skip_callbacks.unwrap_or(false),
             enabled,
@@ -337,7 +462,7 @@ pub fn create(mock: &Mock, tenant_id: &TenantId, input: Option<&Value>) -> Resul
             updated_at: stamp,
         };
         let answer = json!({ "success": true, "schedule": schedule.to_json() });
-        tenant.schedules.by_id.insert(id, schedule);
+        tenant.schedules.insert(schedule)?;
         answer
     };
     mock.schedules_changed();
@@ -382,7 +507,9 @@ pub fn list(mock: &Mock, tenant_id: &TenantId, input: Option<&Value>) -> Result<
 }
 
 /// `schedules/update`: `id` and any field → `schedule`. A `null` `callback_url` clears the
-/// callback; timing changes re-plan `next_fire_at` from now.
+/// callback (and a `null` `credential_id` the credential); a new `callback_url` needs its
+/// `callback_secret`, and a `callback_secret` alone rotates the current callback's secret.
+/// Timing changes re-plan `next_fire_at` from now.
 pub fn update(mock: &Mock, tenant_id: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
     let mut fields = Fields::new(input, false);
     let id = fields.uuid("id", true);
@@ -400,25 +527,23 @@ pub fn update(mock: &Mock, tenant_id: &TenantId, input: Option<&Value>) -> Resul
         let timezone = given.timezone.unwrap_or(&current.timezone).to_string();
         let enabled = given.enabled.unwrap_or(current.enabled);
         let (spec, next_fire_at) = timing(&cron_expr, &timezone, enabled, now)?;
+        check_credential(&tenant.credentials, given.credential)?;
         let callback = match given.callback {
             CallbackChange::Keep => current.callback.clone(),
             CallbackChange::Clear => None,
-            CallbackChange::Set {
-                url,
-                secret: Some(secret),
-            } => Some(ScheduleCallback {
+            CallbackChange::Set { url, secret } => Some(ScheduleCallback {
                 url: url.to_string(),
                 sealed_secret: tenant.webhooks.seal(SecretOwner::Schedule, id, secret)?,
             }),
-            CallbackChange::Set { url, secret: None } => match &current.callback {
+            CallbackChange::Rotate(secret) => match &current.callback {
                 Some(existing) => Some(ScheduleCallback {
-                    url: url.to_string(),
-                    sealed_secret: existing.sealed_secret.clone(),
+                    url: existing.url.clone(),
+                    sealed_secret: tenant.webhooks.seal(SecretOwner::Schedule, id, secret)?,
                 }),
                 None => {
                     return Err(validation_error(&[Issue::new(
                         "custom",
-                        "callback_secret is required when callback_url is set",
+                        "The schedule has no callback; give callback_url with callback_secret",
                         vec![json!("callback_secret")],
                     )]))
                 }
@@ -439,11 +564,11 @@ pub fn update(mock: &Mock, tenant_id: &TenantId, input: Option<&Value>) -> Resul
         schedule.enabled = enabled;
         schedule.next_fire_at = next_fire_at;
         schedule.callback = callback;
-        if let Some(timeout) = given.timeout_seconds {
-            schedule.timeout_seconds = timeout;
-        }
-        if let Some(flag) = given.residential_proxy {
-            schedule.residential_proxy = flag;
+        schedule.launch.apply(&given.launch);
+        match given.credential {
+            CredentialChange::Keep => {}
+            CredentialChange::Clear => schedule.credential_id = None,
+            CredentialChange::Set(id) => schedule.credential_id = Some(id),
         }
         if let Some(flag) = given.skip_callbacks {
             schedule.skip_callbacks = flag;
@@ -482,31 +607,38 @@ mod tests {
         enabled: bool,
         now: DateTime<Utc>,
     ) -> Uuid {
-        let id = Uuid::new_v4();
-        let mut schedule = Schedule {
-            id,
-            seq,
-            workflow: format!("w{seq}"),
-            params: json!({}),
-            cron_expr: expr.into(),
-            timezone: "UTC".into(),
-            spec: CronSpec::parse(expr, "UTC").unwrap(),
-            timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
-            residential_proxy: false,
-            callback: None,
-            skip_callbacks: false,
-            enabled,
-            next_fire_at: None,
-            last_fire_at: None,
-            last_job_id: None,
-            last_error: None,
-            consecutive_failures: 0,
-            created_at: String::new(),
-            updated_at: String::new(),
-        };
+        let mut schedule = Schedule::for_test(seq, &format!("w{seq}"), expr);
+        schedule.enabled = enabled;
         schedule.plan(now).unwrap();
-        store.by_id.insert(id, schedule);
+        let id = schedule.id;
+        store.insert(schedule).unwrap();
         id
+    }
+
+    #[test]
+    fn a_tenant_keeps_a_bounded_number_of_schedules() {
+        let mut store = ScheduleStore::default();
+        for seq in 0..MAX_SCHEDULES as u64 {
+            store
+                .insert(Schedule::for_test(seq, "w", "* * * * *"))
+                .unwrap();
+        }
+        assert!(matches!(
+            store.insert(Schedule::for_test(0, "w", "* * * * *")),
+            Err(ScheduleError::TooMany)
+        ));
+        assert_eq!(store.len(), MAX_SCHEDULES);
+    }
+
+    #[test]
+    fn jobs_get_the_schedule_timeout_by_default() {
+        let mut schedule = Schedule::for_test(1, "w", "* * * * *");
+        assert_eq!(schedule.job_options().timeout_seconds, Some(900));
+        schedule.launch.timeout_seconds = Some(30);
+        schedule.launch.gpu = Some(true);
+        assert_eq!(schedule.job_options().timeout_seconds, Some(30));
+        assert_eq!(schedule.job_options().gpu, Some(true));
+        assert_eq!(schedule.to_json()["timeout_seconds"], 30);
     }
 
     #[test]

@@ -5,11 +5,14 @@
 //! bound to its tenant and endpoint id, and never listed. When `create` is given no secret the
 //! mock makes one (`whsec_` and 64 hex characters) and returns it once, as `signing_secret` in
 //! the create answer, the only time it is shown. The store also seals the per-job and
-//! per-schedule callback secrets, so every signing secret at rest is ciphertext.
+//! per-schedule callback secrets, so every signing secret at rest is ciphertext. A tenant
+//! keeps at most [`MAX_ENDPOINTS`] endpoints, so memory stays bounded; a `description` is at
+//! most [`MAX_TEXT_CHARS`] long, and `null` on `update` clears it.
 
 use http::Uri;
 use rand::RngCore;
 use serde_json::{json, Value};
+use tracing::error;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -24,11 +27,16 @@ use crate::secret::Secret;
 /// Longest accepted URL, description or secret, in characters.
 pub const MAX_TEXT_CHARS: usize = 2048;
 
+/// Most endpoints one tenant keeps.
+pub const MAX_ENDPOINTS: usize = 100;
+
 /// Why a webhook operation was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum WebhookError {
     #[error("Webhook endpoint not found")]
     NotFound,
+    #[error("A tenant keeps at most {MAX_ENDPOINTS} webhook endpoints; delete one first")]
+    TooMany,
     #[error("The stored signing secret could not be read")]
     Unreadable,
 }
@@ -38,16 +46,35 @@ impl From<WebhookError> for ApiError {
         let message = err.to_string();
         match err {
             WebhookError::NotFound => ApiError::not_found(message),
+            WebhookError::TooMany => ApiError::conflict(message),
             WebhookError::Unreadable => ApiError::internal(message),
         }
     }
 }
 
-/// Parses an absolute `http` or `https` URL with a host.
+/// Parses an absolute `http` or `https` URL with a host and, when a port is written, a port
+/// from 1 to 65535 (`http::Uri` alone takes `:99999`, and the request would go to port 80).
 pub fn http_url(text: &str) -> Option<Uri> {
     let uri: Uri = text.parse().ok()?;
     let web = matches!(uri.scheme_str(), Some("http" | "https"));
-    (web && uri.host().is_some_and(|host| !host.is_empty())).then_some(uri)
+    let authority = uri.authority()?.as_str();
+    let host_and_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, rest)| rest);
+    let (host, port) = match host_and_port.strip_prefix('[') {
+        Some(bracketed) => {
+            let (inside, after) = bracketed.split_once(']')?;
+            (inside, after.strip_prefix(':'))
+        }
+        None => match host_and_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_and_port, None),
+        },
+    };
+    let port_ok = port.map_or(true, |port| {
+        port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p != 0)
+    });
+    (web && !host.is_empty() && port_ok).then_some(uri)
 }
 
 /// Reads an optional URL field, recording `Invalid url` on its path.
@@ -95,12 +122,12 @@ impl Endpoint {
     }
 }
 
-/// What `update` changes; `None` leaves a field as it is.
+/// What `update` changes; `None` leaves a field as it is, `Some(None)` clears the description.
 #[derive(Default)]
 pub struct EndpointChange<'a> {
     pub url: Option<&'a str>,
     pub secret: Option<&'a str>,
-    pub description: Option<&'a str>,
+    pub description: Option<Option<&'a str>>,
     pub active: Option<bool>,
 }
 
@@ -185,6 +212,9 @@ impl WebhookStore {
         description: Option<&str>,
         active: bool,
     ) -> Result<Uuid, WebhookError> {
+        if self.endpoints.len() >= MAX_ENDPOINTS {
+            return Err(WebhookError::TooMany);
+        }
         let id = Uuid::new_v4();
         let now = clock::now_string();
         self.endpoints.push(Endpoint {
@@ -220,7 +250,7 @@ impl WebhookStore {
             endpoint.sealed_secret = sealed;
         }
         if let Some(description) = change.description {
-            endpoint.description = Some(description.to_string());
+            endpoint.description = description.map(str::to_string);
         }
         if let Some(active) = change.active {
             endpoint.active = active;
@@ -238,17 +268,25 @@ impl WebhookStore {
         Ok(())
     }
 
-    /// Every active endpoint's URL and opened secret; an unreadable one is skipped.
+    /// Every active endpoint's URL and opened secret; an unusable one is logged and skipped.
     pub fn active_targets(&self) -> Vec<(Uri, Secret)> {
         self.endpoints
             .iter()
             .filter(|endpoint| endpoint.active)
             .filter_map(|endpoint| {
-                let url = http_url(&endpoint.url)?;
+                let url = http_url(&endpoint.url);
                 let secret = self
                     .open(SecretOwner::Endpoint, endpoint.id, &endpoint.sealed_secret)
-                    .ok()?;
-                Some((url, secret))
+                    .ok();
+                if url.is_none() || secret.is_none() {
+                    error!(
+                        endpoint_id = %endpoint.id,
+                        url_ok = url.is_some(),
+                        secret_ok = secret.is_some(),
+                        "Webhook endpoint unusable; skipped"
+                    );
+                }
+                url.zip(secret)
             })
             .collect()
     }
@@ -260,7 +298,7 @@ pub fn create(mock: &Mock, tenant_id: &TenantId, input: Option<&Value>) -> Resul
     let mut fields = Fields::new(input, false);
     let url = url_field(&mut fields, "url", true);
     let given_secret = fields.bounded_string("signing_secret", false, MAX_TEXT_CHARS);
-    let description = fields.string("description", false);
+    let description = fields.bounded_string("description", false, MAX_TEXT_CHARS);
     let active = fields.bool("active").unwrap_or(true);
     fields.finish()?;
     let Some(url) = url else {
@@ -295,15 +333,23 @@ pub fn list(mock: &Mock, tenant_id: &TenantId, input: Option<&Value>) -> Result<
     Ok(json!({ "webhook_endpoints": endpoints }))
 }
 
-/// `webhooks/update`: `id` and optional `url`, `signing_secret`, `description`, `active` →
-/// `success`, `message`.
+/// `webhooks/update`: `id` and optional `url`, `signing_secret`, `description` (`null`
+/// clears it), `active` → `success`, `message`.
 pub fn update(mock: &Mock, tenant_id: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
     let mut fields = Fields::new(input, false);
     let id = fields.uuid("id", true);
+    let description_is_null = input
+        .and_then(|input| input.get("description"))
+        .is_some_and(Value::is_null);
+    let description = fields.bounded_string("description", false, MAX_TEXT_CHARS);
     let change = EndpointChange {
         url: url_field(&mut fields, "url", false),
         secret: fields.bounded_string("signing_secret", false, MAX_TEXT_CHARS),
-        description: fields.string("description", false),
+        description: if description_is_null {
+            Some(None)
+        } else {
+            description.map(Some)
+        },
         active: fields.bool("active"),
     };
     fields.finish()?;
@@ -338,12 +384,24 @@ mod tests {
     fn urls_must_be_web_urls() {
         assert!(http_url("http://127.0.0.1:9/hook").is_some());
         assert!(http_url("https://hooks.example/in?x=1").is_some());
+        assert!(http_url("http://127.0.0.1:65535/x").is_some());
+        assert!(http_url("http://user:pw@hooks.example:8080/x").is_some());
+        assert!(http_url("http://[::1]:8080/x").is_some());
+        assert!(http_url("http://[::1]/x").is_some());
         for bad in [
             "ftp://x/y",
             "/relative",
             "not a url",
             "http://",
             "mailto:a@b",
+            "http://127.0.0.1:99999/x",
+            "http://127.0.0.1:65536/x",
+            "http://127.0.0.1:0/x",
+            "http://127.0.0.1:/x",
+            "http://:80/x",
+            "http://user@:80/x",
+            "http://[::1]:70000/x",
+            "http://[]:80/x",
         ] {
             assert!(http_url(bad).is_none(), "{bad}");
         }
@@ -400,9 +458,38 @@ mod tests {
         assert_eq!(targets.len(), 1);
         assert!(targets[0].1.ct_eq(b"new"));
         assert_eq!(store.delete(on), Err(WebhookError::NotFound));
+        store
+            .update(
+                off,
+                &EndpointChange {
+                    description: Some(None),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(store.list().next().unwrap().description, None);
         assert_eq!(
             store.update(on, &EndpointChange::default()),
             Err(WebhookError::NotFound)
         );
+    }
+
+    #[test]
+    fn a_tenant_keeps_a_bounded_number_of_endpoints() {
+        let mut store = store();
+        for n in 0..MAX_ENDPOINTS {
+            store
+                .create(&format!("http://127.0.0.1:1/{n}"), "s", None, true)
+                .unwrap();
+        }
+        assert_eq!(
+            store.create("http://127.0.0.1:1/x", "s", None, true),
+            Err(WebhookError::TooMany)
+        );
+        let first = store.list().next().unwrap().id;
+        store.delete(first).unwrap();
+        assert!(store
+            .create("http://127.0.0.1:1/x", "s", None, true)
+            .is_ok());
     }
 }
