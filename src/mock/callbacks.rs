@@ -63,9 +63,8 @@ pub struct JobHooks {
     pub skip_callbacks: bool,
     /// The schedule that launched the job, which hears how it ended.
     pub schedule_id: Option<Uuid>,
-    /// Kept with the job as given (for a scheduled job: the schedule's); the mock's job
-    /// engine runs every job alike, so only tests read them so far.
-    #[allow(dead_code)]
+    /// Kept with the job as given (for a scheduled job: the schedule's); the job engine takes
+    /// the job's `timeout_seconds` from here.
     pub launch: LaunchOptions,
 }
 

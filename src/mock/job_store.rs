@@ -319,20 +319,15 @@ pub fn enqueue_job(
         mapped_stack: None,
         credential_ids,
         nonce,
-        timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+        timeout_seconds: hooks
+            .launch
+            .timeout_seconds
+            .and_then(|seconds| u64::try_from(seconds).ok())
+            .unwrap_or(DEFAULT_TIMEOUT_SECONDS),
         hooks,
     };
     tenant.jobs.insert(job.clone());
     log(tenant, &job, "info", "Job queued".to_string());
-    job
-}
-
-/// Sets how long a just-created job may run (before its lifecycle starts); returns it so.
-pub fn with_timeout(tenant: &mut Tenant, mut job: Job, seconds: u64) -> Job {
-    if let Some(stored) = tenant.jobs.get_mut(job.id) {
-        stored.timeout_seconds = seconds;
-    }
-    job.timeout_seconds = seconds;
     job
 }
 
@@ -574,10 +569,7 @@ mod tests {
     fn a_timeout_fails_a_running_job() {
         let mut t = tenant();
         let id = job(&mut t, "portal", vec![]);
-        let mut stored = t.jobs.get(id).unwrap().clone();
-        stored.timeout_seconds = 0;
-        let stored = with_timeout(&mut t, stored, 7);
-        assert_eq!(stored.timeout_seconds, 7);
+        t.jobs.get_mut(id).unwrap().timeout_seconds = 7;
         assert!(!time_out(&mut t, id), "a queued job does not time out");
         start(&mut t, id);
         assert!(time_out(&mut t, id));

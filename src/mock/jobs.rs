@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::callbacks::HookRequest;
 use super::cursor;
-use super::input::{invalid_uuid, parse_uuid, whole_number, Fields, Whole};
+use super::input::{invalid_uuid, parse_uuid, Fields};
 use super::logs::LogLine;
 use super::tenant::TenantId;
 use super::webhooks::{url_field, MAX_TEXT_CHARS};
@@ -24,8 +24,7 @@ use super::Mock;
 use crate::envelope::{ApiError, Issue};
 
 use super::job_store::{
-    cancel, enqueue_job, with_timeout, Job, JobError, JobStatus, CREDENTIAL_IDS_HEADER,
-    DEFAULT_TIMEOUT_SECONDS, STATUSES,
+    cancel, enqueue_job, Job, JobError, JobStatus, CREDENTIAL_IDS_HEADER, STATUSES,
 };
 
 /// The credential ids named in the `x-libretto-credential-ids` header(s); comma-separated,
@@ -113,14 +112,9 @@ pub fn create(
         .and_then(|_| fields.value("params"));
     let nonce = fields.string("nonce", false);
     let body_reference = fields.uuid("credential_id", false);
-    let timeout = fields.value("timeout_seconds");
     check_options(&mut fields);
     fields.finish()?;
-    // Validated above: a whole number of seconds in 1..=3600.
-    let timeout_seconds = match timeout.and_then(Value::as_number).map(whole_number) {
-        Some(Whole::Int(seconds)) => u64::try_from(seconds).unwrap_or(DEFAULT_TIMEOUT_SECONDS),
-        _ => DEFAULT_TIMEOUT_SECONDS,
-    };
+    // The launch options (`timeout_seconds` among them) travel with the hooks.
     let hook_request = HookRequest::read(input);
     let Some(workflow) = workflow else {
         return Err(ApiError::validation(Vec::new()));
@@ -153,7 +147,7 @@ pub fn create(
         let hooks = tenant
             .job_hooks(id, &hook_request, None)
             .map_err(ApiError::from)?;
-        let job = enqueue_job(
+        enqueue_job(
             &mut tenant,
             tenant_id,
             id,
@@ -162,8 +156,7 @@ pub fn create(
             references,
             nonce.map(str::to_string),
             hooks,
-        );
-        with_timeout(&mut tenant, job, timeout_seconds)
+        )
     };
     mock.spawn_lifecycle(tenant_id.clone(), job.id);
     Ok(job.created_answer())

@@ -11,6 +11,8 @@
 
 use serde_json::{Map, Value};
 
+use super::input::{whole_number, Whole};
+
 /// The launch options of a job or a schedule, as given.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LaunchOptions {
@@ -35,7 +37,13 @@ impl LaunchOptions {
         };
         let flag = |key: &str| field(key).and_then(Value::as_bool);
         Self {
-            timeout_seconds: field("timeout_seconds").and_then(Value::as_i64),
+            timeout_seconds: match field("timeout_seconds")
+                .and_then(Value::as_number)
+                .map(whole_number)
+            {
+                Some(Whole::Int(seconds)) => Some(seconds),
+                _ => None,
+            },
             headless: flag("headless"),
             gpu: flag("gpu"),
             residential_proxy: flag("residential_proxy"),

@@ -241,6 +241,10 @@ mod tests {
         assert_eq!(job.hooks.launch.residential_proxy, Some(true));
         assert_eq!(job.hooks.launch.headless, Some(false));
         assert_eq!(job.hooks.launch.timeout_seconds, Some(900));
+        assert_eq!(
+            job.timeout_seconds, 900,
+            "the schedule's timeout bounds its job"
+        );
         assert_eq!(tenant.jobs.live_referencing(credential), vec![job_id]);
     }
 

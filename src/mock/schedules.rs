@@ -25,7 +25,7 @@ use super::job_store::{Job, JobError, JobStatus};
 use super::jobs::check_options;
 use super::launch::LaunchOptions;
 use super::tenant::TenantId;
-use super::webhooks::{http_url, SecretOwner, WebhookError};
+use super::webhooks::{SecretOwner, WebhookError};
 use super::Mock;
 use crate::clock;
 use crate::envelope::{ApiError, Issue};
@@ -335,15 +335,6 @@ fn read_input<'a>(
     };
     let text = |key: &str| fields.value(key).and_then(Value::as_str);
     let (url, secret) = (text("callback_url"), text("callback_secret"));
-    // A callback URL is a web URL with a usable port, as for webhooks; checked here only
-    // when nothing else was found, so a URL the options check refused is reported once.
-    if url.is_some_and(|url| http_url(url).is_none()) && !fields.has_issues() {
-        fields.push(Issue::new(
-            "invalid_string",
-            "Invalid url",
-            vec![json!("callback_url")],
-        ));
-    }
     let callback = match (url, secret) {
         (Some(url), Some(secret)) => CallbackChange::Set { url, secret },
         // check_options has already refused a URL without its secret.

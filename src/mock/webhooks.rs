@@ -71,7 +71,7 @@ pub fn http_url(text: &str) -> Option<Uri> {
             None => (host_and_port, None),
         },
     };
-    let port_ok = port.map_or(true, |port| {
+    let port_ok = port.is_none_or(|port| {
         port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p != 0)
     });
     (web && !host.is_empty() && port_ok).then_some(uri)
