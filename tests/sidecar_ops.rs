@@ -533,6 +533,20 @@ async fn a_lookup_timeout_is_covered_by_a_stale_value_and_counted_once_forwarded
         1.0,
         "{text}"
     );
+
+    // Just after a stale serve the stale value is used at once: no new lookup, no wait.
+    let lookups = fake.lookups();
+    let started = Instant::now();
+    let next = call(&client, "jobs/create", portal_job(), &[]).await;
+    assert_eq!(next.status, 200, "{}", next.json);
+    assert_eq!(next.headers["x-libretto-sidecar-stale"], "1");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "no timeout paid"
+    );
+    assert_eq!(fake.lookups(), lookups);
+    let text = scrape(&admin).await;
+    assert_eq!(sample(&text, "libretto_sidecar_stale_serves_total"), 2.0);
 }
 
 #[tokio::test]
