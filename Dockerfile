@@ -2,10 +2,19 @@
 # TLS roots are compiled into the binary (webpki-roots), so the runtime image needs no CA bundle.
 FROM rust:1-bookworm AS build
 WORKDIR /src
+# Dependencies first, against an empty crate: this layer is rebuilt only when Cargo.toml or
+# Cargo.lock change, not on every source edit.
 COPY Cargo.toml Cargo.lock ./
+RUN mkdir src \
+ && echo 'fn main() {}' > src/main.rs \
+ && touch src/lib.rs \
+ && cargo build --release --locked --bin libretto-sidecar \
+ && rm -rf src
 COPY src ./src
 COPY fixtures ./fixtures
-RUN cargo build --release --locked --bin libretto-sidecar \
+# Copied files keep their own timestamps, which may be older than the empty crate's build.
+RUN touch src/main.rs src/lib.rs \
+ && cargo build --release --locked --bin libretto-sidecar \
  && strip target/release/libretto-sidecar
 
 FROM gcr.io/distroless/cc-debian12:nonroot

@@ -16,7 +16,9 @@
 //! plus the stale window. It is read only when a lookup fails in a way that may pass (connect
 //! error, timeout, 5xx): an entry that expired less than the window ago is then served and
 //! marked stale. A "not found" answer and every invalidation drop the stale copy too, so a
-//! deleted credential is never served from it.
+//! deleted credential is never served from it. After a stale serve the name is held on its
+//! stale copy for a short while ([`STALE_HOLD`], at most the window) without asking upstream
+//! again, so a hung upstream costs one `--upstream-timeout`, not one per request.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +37,10 @@ use tracing::{debug, warn};
 use crate::metrics::Metrics;
 use crate::seal::{SealError, Sealer};
 use crate::upstream::{FetchedCredential, UpstreamError};
+
+/// How long a name that was just served stale keeps being served from its stale copy without
+/// a new lookup (capped by the stale window).
+pub const STALE_HOLD: Duration = Duration::from_secs(5);
 
 /// Cache sizing and lifetimes.
 #[derive(Debug, Clone, Copy)]
@@ -189,6 +195,8 @@ struct Inner {
     stale: Option<moka::sync::Cache<String, Entry>>,
     /// Credential id → the name it is cached under.
     ids: Arc<DashMap<String, String>>,
+    /// Names just served stale → until when their stale copy is served without a lookup.
+    held: DashMap<String, Instant>,
     sealer: Sealer,
     config: CacheConfig,
     serial: AtomicU64,
@@ -248,6 +256,7 @@ impl CredentialCache {
                 entries,
                 stale,
                 ids,
+                held: DashMap::new(),
                 sealer: Sealer::random(),
                 config,
                 serial: AtomicU64::new(0),
@@ -281,6 +290,14 @@ impl CredentialCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<FetchedCredential>, UpstreamError>>,
     {
+        if let Some(entry) = self.held_stale(name) {
+            debug!(
+                credential = name,
+                "Credential served stale without a lookup"
+            );
+            self.inner.metrics.cache_hit();
+            return Ok((self.view(name, entry, true), Lookup::Hit));
+        }
         if let Some(entry) = self.inner.entries.get(name).await {
             if entry.fresh_until > Instant::now() {
                 debug!(credential = name, "Credential cache hit");
@@ -308,13 +325,32 @@ impl CredentialCache {
                 match self.stale_copy(name) {
                     Some(entry) => {
                         warn!(credential = name, error = %err, "Serving an expired credential: the upstream lookup failed");
-                        self.inner.metrics.stale_serve();
+                        self.hold_stale(name);
                         Ok((self.view(name, entry, true), Lookup::Miss))
                     }
                     None => Err(CacheError::Upstream(err)),
                 }
             }
             Err(err) => Err(err),
+        }
+    }
+
+    /// The stale copy of `name` if it was served stale a moment ago and is held (see
+    /// [`STALE_HOLD`]); the window and every invalidation still apply.
+    fn held_stale(&self, name: &str) -> Option<Entry> {
+        let until = *self.inner.held.get(name)?;
+        if Instant::now() >= until {
+            self.inner.held.remove_if(name, |_, held| *held == until);
+            return None;
+        }
+        self.stale_copy(name)
+    }
+
+    /// Serves `name` from its stale copy for a short while, without asking upstream.
+    fn hold_stale(&self, name: &str) {
+        if let Some(window) = self.inner.config.stale_if_error {
+            let until = Instant::now() + STALE_HOLD.min(window);
+            self.inner.held.insert(name.to_owned(), until);
         }
     }
 
@@ -398,6 +434,8 @@ impl Inner {
     ) -> Result<Entry, CacheError> {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
+        // The upstream answered: no more serving from the stale copy on hold.
+        self.held.remove(name);
         let Some(fetched) = fetched else {
             // The upstream says it is gone: no stale copy may outlive that answer.
             if let Some(stale) = &self.stale {
@@ -624,6 +662,8 @@ mod tests {
             let stale = failing(&cache, "portal", err).await.unwrap().unwrap();
             assert!(stale.is_stale());
             assert_eq!(stale.open().unwrap(), json!("s"));
+            // Past the hold, so the next lookup asks upstream again.
+            tokio::time::advance(STALE_HOLD).await;
         }
         for err in [
             UpstreamError::Status(401),
@@ -632,10 +672,57 @@ mod tests {
         ] {
             assert!(failing(&cache, "portal", err).await.is_err());
         }
+        // Counted by the proxy once a stale value is forwarded, not here.
         assert!(metrics
             .encode()
-            .contains("libretto_sidecar_stale_serves_total 3"));
+            .contains("libretto_sidecar_stale_serves_total 0"));
         tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(failing(&cache, "portal", UpstreamError::Timeout)
+            .await
+            .is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_serve_holds_the_name_without_lookups_for_a_short_while() {
+        let cache = CredentialCache::new(CacheConfig {
+            stale_if_error: Some(Duration::from_secs(300)),
+            ..config()
+        });
+        let calls = AtomicUsize::new(0);
+        lookup(&cache, &calls, "portal", Some(("c1", json!("s"))))
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_secs(61)).await;
+        let stale = failing(&cache, "portal", UpstreamError::Timeout)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stale.is_stale());
+        // Held: served stale without calling upstream.
+        tokio::time::advance(STALE_HOLD - Duration::from_millis(1)).await;
+        let held = lookup(&cache, &calls, "portal", Some(("c1", json!("new"))))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(held.is_stale());
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "no lookup while held");
+        // After the hold, the upstream is asked again.
+        tokio::time::advance(Duration::from_millis(2)).await;
+        let fresh = lookup(&cache, &calls, "portal", Some(("c1", json!("new"))))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!fresh.is_stale());
+        assert_eq!(fresh.open().unwrap(), json!("new"));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        // An invalidation ends the hold too.
+        tokio::time::advance(Duration::from_secs(61)).await;
+        failing(&cache, "portal", UpstreamError::Timeout)
+            .await
+            .unwrap()
+            .unwrap();
+        cache.invalidate_name("portal").await;
         assert!(failing(&cache, "portal", UpstreamError::Timeout)
             .await
             .is_err());

@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 /// A sidecar that fills Libretto credential placeholders into jobs, and an offline mock of the
 /// Libretto API.
@@ -33,10 +34,14 @@ pub enum LogFormat {
 pub enum Command {
     /// Serve the Libretto API from memory (credentials, jobs, logs, webhooks, schedules), for
     /// offline work and tests.
+    // `display_name` keeps `SUBCOMMAND --version` printing the program's own name.
+    #[command(display_name = "libretto-sidecar")]
     Mock(MockArgs),
     /// Run the sidecar: fill credential placeholders into jobs and forward them upstream.
+    #[command(display_name = "libretto-sidecar")]
     Serve(Box<ServeArgs>),
     /// Lint a jobs/create body offline: list its placeholders, report every error (exit 1).
+    #[command(display_name = "libretto-sidecar")]
     Check(CheckArgs),
 }
 
@@ -109,10 +114,11 @@ pub struct ServeArgs {
     /// Run the built-in mock in this process as the upstream, preloaded with the demo
     /// credentials, and use the demo tenant's key. Takes precedence over --upstream (so a
     /// LIBRETTO_API_URL set in the shell does not get in the way).
-    #[arg(long, env = "LIBRETTO_SIDECAR_MOCK")]
+    #[arg(long, env = "LIBRETTO_SIDECAR_MOCK", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub mock: bool,
 
-    /// File holding the upstream API key (instead of the LIBRETTO_API_KEY variable).
+    /// File holding the upstream API key (instead of the LIBRETTO_API_KEY variable); watched
+    /// for changes and re-read on SIGHUP. Default: none.
     #[arg(long, env = "LIBRETTO_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
 
@@ -142,11 +148,11 @@ pub struct ServeArgs {
 
     /// Resolve placeholders in schedules/create and schedules/update when the schedule is
     /// saved (the values are then stored upstream) instead of refusing them.
-    #[arg(long, env = "LIBRETTO_SIDECAR_RESOLVE_SCHEDULES")]
+    #[arg(long, env = "LIBRETTO_SIDECAR_RESOLVE_SCHEDULES", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub resolve_schedules: bool,
 
     /// Let credentials/get through (refused by default: apps use placeholders, not values).
-    #[arg(long, env = "LIBRETTO_SIDECAR_ALLOW_CREDENTIAL_READS")]
+    #[arg(long, env = "LIBRETTO_SIDECAR_ALLOW_CREDENTIAL_READS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub allow_credential_reads: bool,
 
     /// Policy file (TOML, or JSON for a .json file): which workflows may use which credentials.
@@ -160,11 +166,11 @@ pub struct ServeArgs {
     pub client_token_file: Option<PathBuf>,
 
     /// Allow listening on a non-loopback address without a client token.
-    #[arg(long, env = "LIBRETTO_SIDECAR_ALLOW_REMOTE")]
+    #[arg(long, env = "LIBRETTO_SIDECAR_ALLOW_REMOTE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub allow_remote: bool,
 
     /// Accept requests carrying X-Forwarded-For or Forwarded (relayed by another proxy).
-    #[arg(long, env = "LIBRETTO_SIDECAR_ALLOW_FORWARDED")]
+    #[arg(long, env = "LIBRETTO_SIDECAR_ALLOW_FORWARDED", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub allow_forwarded: bool,
 
     /// Client connections served at once; more are answered 503.
@@ -199,7 +205,8 @@ pub struct ServeArgs {
         long,
         env = "LIBRETTO_SIDECAR_PREFETCH",
         value_delimiter = ',',
-        value_name = "NAME,..."
+        value_name = "NAME,...",
+        value_parser = parse_credential_name
     )]
     pub prefetch: Vec<String>,
 
@@ -216,10 +223,12 @@ pub struct ServeArgs {
 /// The end of `serve --help`: where the key comes from, switch defaults, and signals.
 const SERVE_AFTER_HELP: &str = "\
 The upstream API key is never a flag value: it is read from the LIBRETTO_API_KEY environment
-variable, or from the file named by --api-key-file (which wins). That file is re-read on SIGHUP
-and after an upstream 401. Switches without a value (--mock, --resolve-schedules,
---allow-credential-reads, --allow-remote, --allow-forwarded) are off unless given; flags without
-a [default] are unset unless given.
+variable, or from the file named by --api-key-file (which wins). That file is checked for a new
+key every 5 seconds, re-read on SIGHUP, and re-read after an upstream 401 (the request is then
+sent once more if the key changed). Switches without a value (--mock, --resolve-schedules,
+--allow-credential-reads, --allow-remote, --allow-forwarded) are off unless given; from the
+environment they take 1, true, yes, on, y or t for on and 0, false, no, off, n or f for off.
+Flags without a [default] are unset unless given.
 
 Signals: SIGTERM or SIGINT stop accepting, let requests in flight finish within
 --shutdown-grace and exit 0; SIGHUP re-reads the API key file and the client token file.";
@@ -237,6 +246,22 @@ pub fn parse_job_duration(text: &str) -> Result<JobDuration, String> {
         return Ok(JobDuration::Never);
     }
     parse_duration(text).map(JobDuration::After)
+}
+
+/// Parses one `--prefetch` name: trimmed, and held to the placeholder grammar's NAME (no `/`,
+/// `{`, `}` or whitespace), so a name no placeholder could use is refused at start-up instead
+/// of being retried for ever. An empty name (`a,,b`) is left for the caller to skip.
+pub fn parse_credential_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name
+        .chars()
+        .any(|c| matches!(c, '/' | '{' | '}') || c.is_whitespace())
+    {
+        return Err(format!(
+            "`{name}` is not a credential name (no `/`, `{{`, `}}` or whitespace)"
+        ));
+    }
+    Ok(name.to_owned())
 }
 
 /// Parses a humantime duration such as `30s`, `250ms` or `5m`.
@@ -299,6 +324,78 @@ mod tests {
             Ok(JobDuration::After(Duration::from_secs(2)))
         );
         assert!(parse_job_duration("soon").is_err());
+    }
+
+    #[test]
+    fn prefetch_names_follow_the_placeholder_grammar() {
+        assert_eq!(parse_credential_name(" portal "), Ok("portal".into()));
+        assert_eq!(parse_credential_name(""), Ok(String::new()));
+        for bad in ["a/b", "{x}", "a b", "a}", "tab\tname"] {
+            assert!(parse_credential_name(bad).is_err(), "{bad}");
+        }
+        assert!(
+            Cli::try_parse_from(["libretto-sidecar", "serve", "--prefetch", "ok,a/b"]).is_err()
+        );
+    }
+
+    #[test]
+    fn switches_take_boolish_values_from_the_environment() {
+        use clap::{CommandFactory, FromArgMatches};
+        // Each switch read from a variable of this test's own, so no other test sees it.
+        let switches = [
+            ("mock", "LIBRETTO_CLI_TEST_MOCK"),
+            ("resolve_schedules", "LIBRETTO_CLI_TEST_RESOLVE_SCHEDULES"),
+            (
+                "allow_credential_reads",
+                "LIBRETTO_CLI_TEST_ALLOW_CREDENTIAL_READS",
+            ),
+            ("allow_remote", "LIBRETTO_CLI_TEST_ALLOW_REMOTE"),
+            ("allow_forwarded", "LIBRETTO_CLI_TEST_ALLOW_FORWARDED"),
+        ];
+        for (id, var) in switches {
+            let parse = |value: &str| {
+                // clap reads the variable when the argument is built.
+                std::env::set_var(var, value);
+                let matches = Cli::command()
+                    .mut_subcommand("serve", |serve| serve.mut_arg(id, |arg| arg.env(var)))
+                    .try_get_matches_from(["libretto-sidecar", "serve"])
+                    .ok()?;
+                let Command::Serve(args) = Cli::from_arg_matches(&matches).ok()?.command else {
+                    return None;
+                };
+                Some(match id {
+                    "mock" => args.mock,
+                    "resolve_schedules" => args.resolve_schedules,
+                    "allow_credential_reads" => args.allow_credential_reads,
+                    "allow_remote" => args.allow_remote,
+                    _ => args.allow_forwarded,
+                })
+            };
+            for on in ["1", "true", "yes", "on", "Y", "t"] {
+                assert_eq!(parse(on), Some(true), "{id}={on}");
+            }
+            for off in ["0", "false", "no", "off", "n", "F"] {
+                assert_eq!(parse(off), Some(false), "{id}={off}");
+            }
+            assert_eq!(parse("maybe"), None, "{id}");
+            std::env::remove_var(var);
+        }
+    }
+
+    #[test]
+    fn subcommand_versions_name_the_program() {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        command.build();
+        for sub in command
+            .get_subcommands()
+            .filter(|sub| sub.get_name() != "help")
+        {
+            assert_eq!(
+                sub.render_version().trim(),
+                format!("libretto-sidecar {}", env!("CARGO_PKG_VERSION"))
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! and tests read. The HTTP, HTTP/2 and TLS libraries are held to `debug` whatever `RUST_LOG`
 //! says: at `trace` they print frames and header blocks, which would put request headers (a
 //! client token, an API key) and bodies in the log.
+//!
+//! An error that stops the process is reported here too, in the chosen format, so a collector
+//! reading JSON lines gets a JSON line for a failed start as well.
 
 use std::io::IsTerminal;
 
@@ -17,8 +20,20 @@ const CAPPED_AT_DEBUG: &[&str] = &["h2", "hyper", "hyper_util", "hyper_rustls", 
 
 /// The filter from `RUST_LOG` (default `info`), with the libraries above capped at `debug`.
 pub fn filter() -> EnvFilter {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    cap(filter)
+    filter_from(std::env::var(EnvFilter::DEFAULT_ENV).ok().as_deref()).0
+}
+
+/// The filter for a `RUST_LOG` value, capped; and, when the value is set but not a valid
+/// filter, why (the filter is then `info`).
+fn filter_from(rust_log: Option<&str>) -> (EnvFilter, Option<String>) {
+    let (filter, invalid) = match rust_log {
+        None => (EnvFilter::new("info"), None),
+        Some(text) => match EnvFilter::try_new(text) {
+            Ok(filter) => (filter, None),
+            Err(err) => (EnvFilter::new("info"), Some(err.to_string())),
+        },
+    };
+    (cap(filter), invalid)
 }
 
 /// Caps the noisy libraries at `debug` when the filter asks for `trace` anywhere (below that
@@ -36,10 +51,13 @@ fn cap(mut filter: EnvFilter) -> EnvFilter {
 }
 
 /// Installs the global subscriber. Calling it twice is harmless (the second call is ignored).
+/// An invalid `RUST_LOG` is logged as a warning (the filter falls back to `info`).
 pub fn init(format: LogFormat) {
+    let rust_log = std::env::var(EnvFilter::DEFAULT_ENV).ok();
+    let (filter, invalid) = filter_from(rust_log.as_deref());
     // Colours only on a terminal: a log file or collector gets plain `key=value` text.
     let builder = fmt()
-        .with_env_filter(filter())
+        .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
@@ -50,11 +68,71 @@ pub fn init(format: LogFormat) {
             .with_current_span(true)
             .try_init(),
     };
+    if let Some(error) = invalid {
+        tracing::warn!(rust_log, %error, "RUST_LOG is not a valid filter; logging at info");
+    }
+}
+
+/// Reports the error that stops the process: with `--log-format json` one JSON log line,
+/// otherwise one plain `Error: ...` line on stderr. Each cause appears once.
+pub fn report_fatal(format: LogFormat, err: &(dyn std::error::Error + 'static)) {
+    let message = error_chain(err);
+    match format {
+        LogFormat::Json => tracing::error!(error = %message, "Could not run"),
+        LogFormat::Text => eprintln!("Error: {message}"),
+    }
+}
+
+/// An error and its causes on one line, skipping a cause whose text the message already
+/// holds (many errors print their source in their own message).
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalid_rust_log_is_reported_and_falls_back_to_info() {
+        let (filter, invalid) = filter_from(Some("libretto_sidecar=loud"));
+        assert!(invalid.is_some());
+        assert_eq!(filter.to_string(), "info");
+        let (filter, invalid) = filter_from(Some("warn,libretto_sidecar=debug"));
+        assert!(invalid.is_none());
+        assert!(filter.to_string().contains("libretto_sidecar=debug"));
+        assert!(filter_from(None).1.is_none());
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("could not listen on 127.0.0.1:1: {source}")]
+    struct Outer {
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("start failed")]
+    struct Wrapper(#[source] std::io::Error);
+
+    #[test]
+    fn causes_are_named_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use");
+        assert_eq!(
+            error_chain(&Outer { source: io() }),
+            "could not listen on 127.0.0.1:1: address in use"
+        );
+        assert_eq!(error_chain(&Wrapper(io())), "start failed: address in use");
+    }
 
     #[test]
     fn trace_is_capped_for_http_libraries_only() {

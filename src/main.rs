@@ -5,14 +5,26 @@ use std::process::ExitCode;
 use clap::Parser;
 use libretto_sidecar::cli::{Cli, Command};
 
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     libretto_sidecar::logging::init(cli.log_format);
-    match cli.command {
-        Command::Mock(args) => libretto_sidecar::mock::run(args).await?,
-        Command::Check(args) => return Ok(ExitCode::from(libretto_sidecar::check::run(&args))),
-        Command::Serve(args) => libretto_sidecar::sidecar::run(*args).await?,
+    let result: Result<(), Failure> = match cli.command {
+        Command::Mock(args) => libretto_sidecar::mock::run(args)
+            .await
+            .map_err(Failure::from),
+        Command::Check(args) => return ExitCode::from(libretto_sidecar::check::run(&args)),
+        Command::Serve(args) => libretto_sidecar::sidecar::run(*args)
+            .await
+            .map_err(Failure::from),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            libretto_sidecar::logging::report_fatal(cli.log_format, err.as_ref());
+            ExitCode::FAILURE
+        }
     }
-    Ok(ExitCode::SUCCESS)
 }

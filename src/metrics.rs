@@ -149,7 +149,7 @@ impl Metrics {
         );
         registry.register(
             "stale_serves",
-            "Expired credentials served because the upstream failed (stale-if-error)",
+            "Requests forwarded with an expired credential because its lookup failed (stale-if-error)",
             stale_serves.clone(),
         );
         registry.register(

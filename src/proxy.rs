@@ -16,7 +16,8 @@
 //! placeholders, cache hits and misses); each resolved placeholder gives one event on the
 //! `audit` target (credential, field, workflow, job id), never a value.
 //! Every request is counted in the metrics by route and status, and every refusal by its
-//! error code.
+//! error code. The bodies read whole are held in memory, so on an upstream 401 they can be
+//! sent once more with a re-read key; streamed bodies cannot.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,7 +30,7 @@ use serde_json::Value;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::answer::{Answers, Echo, Treatment};
-use crate::body::{full, read_limited, Body};
+use crate::body::{read_limited, Body};
 use crate::cache::CredentialCache;
 use crate::guard::{self, Guard};
 use crate::metrics::{route_label, Metrics};
@@ -304,9 +305,13 @@ impl Proxy {
                 let forwarded = self
                     .inner
                     .upstream
-                    .forward(parts.method, &path_and_query, headers, full(body))
+                    .forward_buffered(parts.method, &path_and_query, headers, body)
                     .await
                     .map_err(SidecarError::forward);
+                if stale && forwarded.is_ok() {
+                    // Counted only once the expired value has reached the upstream.
+                    self.inner.metrics.stale_serve();
+                }
                 let echo = match route {
                     Route::Job if !filled.is_empty() => Echo::JobCreated(filled),
                     _ => Echo::None,
@@ -331,7 +336,7 @@ impl Proxy {
                 let response = self
                     .inner
                     .upstream
-                    .forward(parts.method, &path_and_query, headers, full(bytes))
+                    .forward_buffered(parts.method, &path_and_query, headers, bytes)
                     .await
                     .map_err(SidecarError::forward)?;
                 if response.status().is_success() {

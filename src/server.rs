@@ -3,8 +3,9 @@
 //! Takes a bound listener, a [`Handler`] and a shutdown future, so tests bind `127.0.0.1:0`
 //! and run the real server. Every connection speaks HTTP/1.1 or h2c (hyper-util's `auto`
 //! builder), has a header read timeout and a header size limit, and counts against a
-//! connection cap; a connection beyond the cap is answered 503 and closed. On shutdown the
-//! listener closes at once and in-flight connections get `grace` to finish.
+//! connection cap; a connection beyond the cap is answered 503 (counted in the metrics) and
+//! closed. On shutdown the listener closes at once and in-flight connections get `grace` to
+//! finish; those still open then are cut, and the log says how many.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,7 +25,7 @@ use tracing::{debug, info_span, warn, Instrument};
 
 use crate::body::Body;
 use crate::envelope::ApiError;
-use crate::metrics::Metrics;
+use crate::metrics::{route_label, Metrics};
 
 /// Handles one request. Implemented by the mock's router and the sidecar's proxy.
 pub trait Handler: Clone + Send + Sync + 'static {
@@ -112,7 +113,7 @@ pub async fn serve<H: Handler>(
         let span = info_span!("conn", %peer);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             debug!(parent: &span, "Connection over the cap");
-            tokio::spawn(refuse_over_capacity(io).instrument(span));
+            tokio::spawn(refuse_over_capacity(io, options.metrics.clone()).instrument(span));
             continue;
         };
         let handler = handler.clone();
@@ -141,23 +142,40 @@ pub async fn serve<H: Handler>(
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => debug!("All connections drained"),
-        () = tokio::time::sleep(options.shutdown_grace) => warn!("Shutdown grace elapsed with connections still open"),
+        () = tokio::time::sleep(options.shutdown_grace) => {
+            // Each open connection holds a permit until it ends.
+            let cut = options.max_connections.max(1) - permits.available_permits();
+            warn!(connections = cut, "Shutdown grace elapsed; cutting the connections still open");
+        }
     }
 }
 
-/// Answers every request on an over-cap connection with 503 and closes it.
-async fn refuse_over_capacity(io: TokioIo<tokio::net::TcpStream>) {
-    let service = service_fn(|_request: Request<Incoming>| async {
-        let mut response = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
-            "Too many open connections; retry shortly",
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        Ok::<_, Infallible>(response)
+/// Answers every request on an over-cap connection with 503 and closes it. The refusal is
+/// counted like any other (request by route and status, error by code) and carries a request
+/// id.
+async fn refuse_over_capacity(io: TokioIo<tokio::net::TcpStream>, metrics: Option<Metrics>) {
+    let service = service_fn(move |request: Request<Incoming>| {
+        let metrics = metrics.clone();
+        async move {
+            let request_id = crate::proxy::request_id(request.headers());
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "Too many open connections; retry shortly",
+            )
+            .into_response();
+            if let Some(metrics) = &metrics {
+                metrics.error("SERVICE_UNAVAILABLE");
+                metrics.request(
+                    route_label(request.uri().path()),
+                    StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+                );
+            }
+            let headers = response.headers_mut();
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            headers.insert(crate::upstream::REQUEST_ID_HEADER, request_id);
+            Ok::<_, Infallible>(response)
+        }
     });
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1

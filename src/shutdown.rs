@@ -1,4 +1,7 @@
 //! The process's shutdown signal: SIGINT (Ctrl-C) or SIGTERM.
+//!
+//! The first one starts a graceful drain; with [`install`], a second one during the drain
+//! ends the process at once (exit code 1), for an operator who cannot wait for the grace.
 
 /// Resolves when the process is asked to stop.
 pub async fn signal() {
@@ -41,6 +44,14 @@ pub fn install() -> impl std::future::Future<Output = ()> {
                         _ = terminate.recv() => {}
                     }
                     tracing::info!("Shutdown signal received");
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = interrupt.recv() => {}
+                            _ = terminate.recv() => {}
+                        }
+                        tracing::warn!("Second shutdown signal received; exiting without draining");
+                        std::process::exit(1);
+                    });
                 }
                 _ => signal().await,
             }

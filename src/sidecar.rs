@@ -13,7 +13,7 @@
 //! Beside the proxy runs the admin listener (probes and metrics). Credentials named with
 //! `--prefetch` are fetched before `/readyz` turns ready. On SIGTERM or SIGINT readiness drops
 //! at once, the proxy stops accepting and in-flight requests get `--shutdown-grace` to finish;
-//! SIGHUP re-reads the API key file.
+//! SIGHUP re-reads the API key file, which is also checked for a new key every few seconds.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -39,7 +39,9 @@ use crate::policy::{Policy, PolicyError};
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::secret::Secret;
 use crate::server::{self, ServerOptions};
-use crate::upstream::{KeyReloadError, Upstream, UpstreamConfig, UpstreamConfigError};
+use crate::upstream::{
+    KeyReloadError, Upstream, UpstreamConfig, UpstreamConfigError, KEY_FILE_POLL,
+};
 
 /// The environment variable the upstream API key is read from.
 pub const API_KEY_ENV: &str = "LIBRETTO_API_KEY";
@@ -69,6 +71,11 @@ pub enum StartError {
     Upstream(#[from] UpstreamConfigError),
     #[error("could not listen on {addr}: {source}")]
     Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("could not listen on {addr} (admin listener): {source}")]
+    AdminBind {
         addr: SocketAddr,
         source: std::io::Error,
     },
@@ -117,6 +124,8 @@ pub struct OpsConfig {
     pub shutdown_grace: Duration,
     /// The file the API key came from, re-read on SIGHUP and after an upstream 401.
     pub key_file: Option<PathBuf>,
+    /// How often the key file is checked for a new key.
+    pub key_poll: Duration,
 }
 
 impl Default for OpsConfig {
@@ -126,6 +135,7 @@ impl Default for OpsConfig {
             prefetch: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
             key_file: None,
+            key_poll: KEY_FILE_POLL,
         }
     }
 }
@@ -196,6 +206,7 @@ impl ServeConfig {
                     .collect(),
                 shutdown_grace: args.shutdown_grace,
                 key_file,
+                key_poll: KEY_FILE_POLL,
             },
             guard: Guard {
                 token,
@@ -230,6 +241,7 @@ pub struct Sidecar {
     readiness: Readiness,
     prefetch: Vec<String>,
     shutdown_grace: Duration,
+    key_poll: Duration,
     mock: Option<JoinHandle<()>>,
 }
 
@@ -289,6 +301,7 @@ impl Sidecar {
             metrics,
             prefetch: config.ops.prefetch.clone(),
             shutdown_grace: config.ops.shutdown_grace,
+            key_poll: config.ops.key_poll,
             mock,
         })
     }
@@ -332,9 +345,13 @@ impl Sidecar {
             metrics: Some(self.metrics.clone()),
             ..self.server.clone()
         };
+        let key_watch = self.proxy.upstream().spawn_key_watch(self.key_poll);
         server::serve(listener, self.proxy.clone(), options, shutdown).await;
         if let Some(warmup) = warmup {
             warmup.abort();
+        }
+        if let Some(key_watch) = key_watch {
+            key_watch.abort();
         }
     }
 }
@@ -392,7 +409,7 @@ fn spawn_reload_on_sighup(upstream: Upstream, token: ClientToken) -> Option<Join
         };
         Some(tokio::spawn(async move {
             while hangup.recv().await.is_some() {
-                match upstream.reload_key() {
+                match upstream.reload_key().await {
                     Ok(changed) => info!(changed, "API key file re-read on SIGHUP"),
                     Err(KeyReloadError::NoFile) => {}
                     Err(err) => {
@@ -457,12 +474,13 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
             source,
         })?;
     let admin_addr = config.ops.admin_listen;
-    let admin_listener = server::bind(admin_addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: admin_addr,
-            source,
-        })?;
+    let admin_listener =
+        server::bind(admin_addr)
+            .await
+            .map_err(|source| StartError::AdminBind {
+                addr: admin_addr,
+                source,
+            })?;
     let admin_addr = admin_listener.local_addr().unwrap_or(admin_addr);
     let line = server::listening_line(&listener).map_err(|source| StartError::Bind {
         addr: config.listen,

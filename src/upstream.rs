@@ -11,8 +11,12 @@
 //! The lookup is a read, so it is retried a few times with jittered backoff on transport
 //! errors and 5xx answers, all within `--upstream-timeout`; forwarded requests (writes among
 //! them) are sent exactly once. The API key sits behind a lock and is read per request, so it
-//! can be swapped at run time (SIGHUP, or a 401 on a lookup) without touching requests in
-//! flight or the connection pool.
+//! can be swapped at run time without touching requests in flight or the connection pool. The
+//! key file is read again (without blocking the runtime) when its content changes (polled, so
+//! a Kubernetes Secret update is picked up where no signal can be sent), on SIGHUP, and on an
+//! upstream 401. A 401 means the upstream did not process the request, so a request whose body
+//! the sidecar holds in memory is sent once more when the re-read key differs from the one it
+//! was sent with; a streamed body cannot be replayed and its 401 is passed on.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,6 +54,9 @@ const LOOKUP_BODY_LIMIT: usize = 4 << 20;
 
 /// Most `credentials/get` attempts for one lookup (the first try and its retries).
 pub const LOOKUP_ATTEMPTS: u32 = 4;
+
+/// How often the API key file is checked for a new key.
+pub const KEY_FILE_POLL: Duration = Duration::from_secs(5);
 
 /// The pause between lookup attempts.
 const LOOKUP_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
@@ -230,21 +237,51 @@ impl Upstream {
     }
 
     /// Re-reads the API key file and uses its key from the next request on. `Ok(true)` when
-    /// the key changed. On any error the key in use is kept.
-    pub fn reload_key(&self) -> Result<bool, KeyReloadError> {
+    /// the key changed. On any error the key in use is kept. The file is read without
+    /// blocking the runtime.
+    pub async fn reload_key(&self) -> Result<bool, KeyReloadError> {
         let path = self.inner.key_file.as_ref().ok_or(KeyReloadError::NoFile)?;
-        let key = Secret::from_file(path).map_err(|source| KeyReloadError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        if key.is_empty() {
-            return Err(KeyReloadError::Empty(path.clone()));
-        }
-        HeaderValue::from_bytes(key.expose()).map_err(|_| KeyReloadError::Header(path.clone()))?;
+        let key = read_key_file(path).await?;
         let mut current = self.inner.api_key.write();
         let changed = *current != key;
         *current = key;
         Ok(changed)
+    }
+
+    /// Checks the API key file every `every` and swaps the key in when the file's content
+    /// changed (content, not modification time: a Kubernetes Secret volume swaps a symlink).
+    /// `None` when the key did not come from a file.
+    pub fn spawn_key_watch(&self, every: Duration) -> Option<tokio::task::JoinHandle<()>> {
+        self.inner.key_file.as_ref()?;
+        let upstream = self.clone();
+        Some(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            // Warn once when the file turns unreadable, not on every tick.
+            let mut failing = false;
+            loop {
+                ticks.tick().await;
+                match upstream.reload_key().await {
+                    Ok(changed) => {
+                        failing = false;
+                        if changed {
+                            info!("API key file changed; using the new key");
+                        }
+                    }
+                    Err(err) if !failing => {
+                        failing = true;
+                        warn!(error = %err, "API key file could not be checked; keeping the current key");
+                    }
+                    Err(err) => debug!(error = %err, "API key file still unreadable"),
+                }
+            }
+        }))
+    }
+
+    /// The key in use, to tell later whether it changed.
+    fn current_key(&self) -> Secret {
+        self.inner.api_key.read().clone()
     }
 
     pub fn base(&self) -> &BaseUrl {
@@ -299,6 +336,42 @@ impl Upstream {
         }
     }
 
+    /// Like [`Upstream::forward`], for a body the sidecar holds in memory: on a 401 the key
+    /// file is re-read and, if its key differs from the one the request went with, the request
+    /// is sent once more (a 401 means the upstream did not process it). Otherwise the 401 is
+    /// handed back as it came.
+    pub async fn forward_buffered(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let sent_with = self.current_key();
+        let response = self
+            .forward(
+                method.clone(),
+                path_and_query,
+                headers.clone(),
+                full(body.clone()),
+            )
+            .await?;
+        if response.status() != StatusCode::UNAUTHORIZED || self.inner.key_file.is_none() {
+            return Ok(response);
+        }
+        match self.reload_key().await {
+            Ok(changed) => info!(changed, "API key file re-read after an upstream 401"),
+            Err(err) => warn!(error = %err, "API key file could not be re-read"),
+        }
+        if self.current_key() == sent_with {
+            return Ok(response);
+        }
+        drop(response);
+        info!("Sending the request once more with the new API key");
+        self.forward(method, path_and_query, headers, full(body))
+            .await
+    }
+
     /// Looks a credential up by name with `credentials/get`. `Ok(None)` means the upstream
     /// answered 404: there is no credential of that name.
     ///
@@ -321,7 +394,7 @@ impl Upstream {
                 };
                 if err == UpstreamError::Status(401) && !reloaded && self.inner.key_file.is_some() {
                     reloaded = true;
-                    match self.reload_key() {
+                    match self.reload_key().await {
                         Ok(changed) => info!(changed, "API key file re-read after an upstream 401"),
                         Err(reload) => warn!(error = %reload, "API key file could not be re-read"),
                     }
@@ -386,6 +459,27 @@ impl Upstream {
             other => Err(UpstreamError::Status(other.as_u16())),
         }
     }
+}
+
+/// Reads an API key file without blocking the runtime: one trailing newline trimmed, not
+/// empty, and sendable as a header value.
+async fn read_key_file(path: &std::path::Path) -> Result<Secret, KeyReloadError> {
+    let read = tokio::fs::read(path)
+        .await
+        .map_err(|source| KeyReloadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    let mut bytes = zeroize::Zeroizing::new(read);
+    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    let key = Secret::new(bytes.as_slice());
+    if key.is_empty() {
+        return Err(KeyReloadError::Empty(path.to_owned()));
+    }
+    HeaderValue::from_bytes(key.expose()).map_err(|_| KeyReloadError::Header(path.to_owned()))?;
+    Ok(key)
 }
 
 /// Whether a failed lookup may succeed if sent again: a transport failure or a 5xx answer.
@@ -500,8 +594,8 @@ mod tests {
         assert!(!is_retryable(&UpstreamError::Unreadable));
     }
 
-    #[test]
-    fn the_key_is_swapped_on_reload_and_kept_on_failure() {
+    #[tokio::test]
+    async fn the_key_is_swapped_on_reload_and_kept_on_failure() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key");
         std::fs::write(&path, "first\n").unwrap();
@@ -513,23 +607,23 @@ mod tests {
             metrics: Metrics::new(),
         })
         .unwrap();
-        assert!(!upstream.reload_key().unwrap(), "same key");
+        assert!(!upstream.reload_key().await.unwrap(), "same key");
         std::fs::write(&path, "second").unwrap();
-        assert!(upstream.reload_key().unwrap());
+        assert!(upstream.reload_key().await.unwrap());
         assert_eq!(upstream.api_key_header().unwrap(), "second");
         std::fs::write(&path, "").unwrap();
         assert!(matches!(
-            upstream.reload_key(),
+            upstream.reload_key().await,
             Err(KeyReloadError::Empty(_))
         ));
         std::fs::write(&path, "bad\u{1}key").unwrap();
         assert!(matches!(
-            upstream.reload_key(),
+            upstream.reload_key().await,
             Err(KeyReloadError::Header(_))
         ));
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(
-            upstream.reload_key(),
+            upstream.reload_key().await,
             Err(KeyReloadError::Read { .. })
         ));
         assert_eq!(upstream.api_key_header().unwrap(), "second", "kept");

@@ -1,7 +1,9 @@
 //! The shipped deployment is true to the binary: the Kubernetes manifest parses, runs the
 //! sidecar as a native sidecar (an init container with `restartPolicy: Always`), mounts the API
-//! key from a Secret as a file, probes admin paths that answer, sets resources, and passes
-//! only flags that `serve --help` lists; the Dockerfile's command uses real flags too.
+//! key from a Secret as a file that the image's user can read, probes admin paths that answer,
+//! sets resources, and passes only flags that `serve --help` lists; the binary started with
+//! the manifest's own args comes up and answers. The Dockerfile's command uses real flags,
+//! exposes the ports it listens on, and builds dependencies in their own layer.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -198,41 +200,168 @@ fn probes_hit_admin_paths_that_answer() {
             .to_owned(),
     );
 
-    // Every probed path answers 200 on a running sidecar's admin listener.
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let admin_addr = free.local_addr().unwrap();
-    drop(free);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_libretto-sidecar"))
-        .args([
-            "serve",
-            "--mock",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-        ])
-        .arg(admin_addr.to_string())
-        .env_remove("LIBRETTO_SIDECAR_PREFETCH")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Every probed path answers 200 on the sidecar started with the manifest's own args.
+    let running = Running::from_manifest(sidecar);
     for path in &paths {
-        let status = loop {
-            match http_get(admin_addr, path) {
-                Some(status) => break status,
-                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-                None => panic!("the admin listener never answered"),
-            }
-        };
-        assert_eq!(status, 200, "{path}");
+        assert_eq!(http(running.admin, "GET", path), Some(200), "{path}");
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    running.stop();
 }
 
-/// A bare HTTP/1.1 GET; the status code, or `None` when nothing listens yet.
-fn http_get(addr: SocketAddr, path: &str) -> Option<u16> {
+/// The sidecar binary started with the manifest's container args and env, its addresses moved
+/// to `127.0.0.1:0` and its key file to a temporary one. The upstream stays as written: the
+/// sidecar does not connect to it at start, and the tests send nothing that needs it.
+struct Running {
+    child: std::process::Child,
+    proxy: SocketAddr,
+    admin: SocketAddr,
+    _key_dir: tempfile::TempDir,
+}
+
+impl Running {
+    fn from_manifest(sidecar: &Value) -> Self {
+        let key_dir = tempfile::tempdir().unwrap();
+        let key_path = key_dir.path().join("api-key");
+        std::fs::write(&key_path, "key-from-the-secret\n").unwrap();
+        let args: Vec<String> = sidecar["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|arg| {
+                let arg = arg.as_str().unwrap();
+                match split_flag(arg) {
+                    ("--listen", Some(_)) => "--listen=127.0.0.1:0".to_owned(),
+                    ("--admin-listen", Some(_)) => "--admin-listen=127.0.0.1:0".to_owned(),
+                    ("--api-key-file", Some(_)) => {
+                        format!("--api-key-file={}", key_path.display())
+                    }
+                    _ => arg.to_owned(),
+                }
+            })
+            .collect();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_libretto-sidecar"));
+        for (var, _) in std::env::vars() {
+            if var.starts_with("LIBRETTO_") || var == "RUST_LOG" {
+                command.env_remove(var);
+            }
+        }
+        for env in sidecar["env"].as_array().cloned().unwrap_or_default() {
+            command.env(
+                env["name"].as_str().unwrap(),
+                env["value"].as_str().unwrap(),
+            );
+        }
+        let mut child = command
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (lines, arrived) = std::sync::mpsc::channel::<(bool, String)>();
+        for (is_log, reader) in [
+            (false, Box::new(stdout) as Box<dyn std::io::Read + Send>),
+            (true, Box::new(stderr)),
+        ] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(reader)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    let _ = lines.send((is_log, line));
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (mut proxy, mut admin) = (None, None);
+        while proxy.is_none() || admin.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (is_log, line) = arrived
+                .recv_timeout(left)
+                .expect("the sidecar starts with the manifest's args");
+            if !is_log {
+                let addr = line.strip_prefix("listening on http://").unwrap();
+                proxy = Some(addr.parse::<SocketAddr>().unwrap());
+                continue;
+            }
+            // --log-format=json: every log line is one JSON object.
+            let log: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line}"));
+            if log["message"] == "Sidecar started" {
+                admin = Some(log["admin"].as_str().unwrap().parse().unwrap());
+            }
+        }
+        Self {
+            child,
+            proxy: proxy.unwrap(),
+            admin: admin.unwrap(),
+            _key_dir: key_dir,
+        }
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_manifest_args_start_a_sidecar_that_stays_up_and_answers() {
+    let deployment = yaml(MANIFEST);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let mut running = Running::from_manifest(sidecar_container(pod));
+    assert_eq!(http(running.admin, "GET", "/readyz"), Some(200));
+    // The proxy answers: a credential read is refused by the sidecar itself, upstream untouched.
+    assert_eq!(
+        http(running.proxy, "POST", "/v1/credentials/get"),
+        Some(403)
+    );
+    assert!(running.child.try_wait().unwrap().is_none(), "still running");
+    running.stop();
+}
+
+#[test]
+fn the_pod_runs_as_the_image_user_and_can_read_its_key() {
+    let deployment = yaml(MANIFEST);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let user = DOCKERFILE
+        .lines()
+        .find_map(|line| line.strip_prefix("USER "))
+        .expect("a USER line");
+    let (uid, gid) = user.trim().split_once(':').expect("USER uid:gid");
+    let (uid, gid): (u64, u64) = (uid.parse().unwrap(), gid.parse().unwrap());
+    let security = &pod["securityContext"];
+    assert_eq!(security["runAsUser"], uid);
+    assert_eq!(security["runAsGroup"], gid);
+    assert_eq!(
+        security["fsGroup"], gid,
+        "the key's group is the image's group"
+    );
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["secret"]["secretName"] == "libretto-api-key")
+        .expect("the key's volume");
+    let mode = file_mode(&volume["secret"]["defaultMode"]);
+    assert_ne!(mode & 0o040, 0, "group-readable: {mode:o}");
+    assert_eq!(mode & 0o007, 0, "not world-readable: {mode:o}");
+}
+
+/// A Kubernetes file mode: YAML 1.1 reads `0440` as octal (as Kubernetes does); a YAML 1.2
+/// parser keeps it as text, and a plain number is decimal (as in JSON manifests).
+fn file_mode(value: &Value) -> u64 {
+    match value {
+        Value::Number(number) => number.as_u64().unwrap(),
+        Value::String(text) if text.starts_with('0') => u64::from_str_radix(text, 8).unwrap(),
+        other => panic!("not a file mode: {other}"),
+    }
+}
+
+/// A bare HTTP/1.1 request without a body; the status code, or `None` when nothing answers.
+fn http(addr: SocketAddr, method: &str, path: &str) -> Option<u16> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     stream
@@ -240,7 +369,7 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<u16> {
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nhost: probe\r\nconnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nhost: probe\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
     )
     .ok()?;
     let mut answer = String::new();
@@ -269,4 +398,30 @@ fn the_dockerfile_is_multi_stage_non_root_and_uses_real_flags() {
         let (flag, _) = split_flag(arg);
         assert!(known.contains(flag), "{flag} is not a flag of serve");
     }
+
+    // EXPOSE names exactly the ports the command listens on.
+    let exposed: BTreeSet<u16> = DOCKERFILE
+        .lines()
+        .find_map(|line| line.strip_prefix("EXPOSE "))
+        .expect("an EXPOSE line")
+        .split_whitespace()
+        .map(|port| port.parse().unwrap())
+        .collect();
+    let listened: BTreeSet<u16> = ["--listen", "--admin-listen"]
+        .iter()
+        .map(|flag| {
+            let at = cmd.iter().position(|arg| arg == flag).unwrap();
+            cmd[at + 1].parse::<SocketAddr>().unwrap().port()
+        })
+        .collect();
+    assert_eq!(exposed, listened);
+
+    // Dependencies are built in their own layer, before the sources are copied in.
+    let at = |needle: &str| {
+        DOCKERFILE
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle}"))
+    };
+    assert!(at("COPY Cargo.toml Cargo.lock") < at("cargo build"));
+    assert!(at("cargo build") < at("COPY src"));
 }

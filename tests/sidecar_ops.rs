@@ -1,6 +1,8 @@
 //! Operations of the sidecar in process, over real HTTP against a counting fake upstream:
 //! probes and metrics as a flow runs, request ids end to end, lookups retried on 5xx and never
-//! for writes, the API key re-read after a 401, and stale-if-error inside and past its window.
+//! for writes, the API key re-read after a 401 (lookups, and buffered forwards sent once more)
+//! and picked up from the polled key file, stale-if-error inside and past its window and on a
+//! lookup timeout, and the gauges and refusals seen over `/metrics`.
 
 mod common;
 mod sidecar_support;
@@ -15,6 +17,7 @@ use sidecar_support::{
 };
 
 use libretto_sidecar::cache::CacheConfig;
+use libretto_sidecar::server::ServerOptions;
 use libretto_sidecar::sidecar::{OpsConfig, UpstreamChoice};
 use libretto_sidecar::upstream::LOOKUP_ATTEMPTS;
 
@@ -248,8 +251,16 @@ async fn writes_are_never_retried() {
     assert_eq!(fake.recorded_at("/v1/jobs/create").len(), 2);
 }
 
-/// A sidecar whose key comes from a file holding `key`.
+/// A sidecar whose key comes from a file holding `key`; the file is not polled within a test.
 async fn with_key_file(key: &'static str) -> (FakeUpstream, TestClient, tempfile::TempDir) {
+    with_polled_key_file(key, Duration::from_secs(3600)).await
+}
+
+/// A sidecar whose key comes from a file holding `key`, checked every `poll`.
+async fn with_polled_key_file(
+    key: &'static str,
+    poll: Duration,
+) -> (FakeUpstream, TestClient, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("api-key");
     std::fs::write(&path, format!("{key}\n")).unwrap();
@@ -265,6 +276,7 @@ async fn with_key_file(key: &'static str) -> (FakeUpstream, TestClient, tempfile
             key,
             ops: OpsConfig {
                 key_file: Some(path),
+                key_poll: poll,
                 ..OpsConfig::default()
             },
             ..Options::default()
@@ -408,4 +420,232 @@ async fn never_stale_on_404_or_401() {
     let failing = call(&client, "jobs/create", portal_job(), &[]).await;
     assert_eq!(failing.status, 502);
     assert!(failing.headers.get("x-libretto-sidecar-stale").is_none());
+}
+
+/// Replaces the key file the way a Kubernetes Secret volume does: a new file moved into place.
+fn rotate_key_file(dir: &tempfile::TempDir, key: &str) {
+    let staged = dir.path().join("api-key.new");
+    std::fs::write(&staged, format!("{key}\n")).unwrap();
+    std::fs::rename(&staged, dir.path().join("api-key")).unwrap();
+}
+
+/// The `x-api-key` of every request the fake received at `path`.
+fn keys_at(fake: &FakeUpstream, path: &str) -> Vec<String> {
+    fake.recorded_at(path)
+        .iter()
+        .map(|r| r.headers["x-api-key"].to_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_changed_key_file_is_picked_up_without_a_signal_or_a_401() {
+    let (fake, client, dir) = with_polled_key_file("key-one", Duration::from_millis(50)).await;
+    fake.accept_key("key-one");
+    fake.accept_key("key-two");
+    let list = || call(&client, "jobs/list", json!({}), &[]);
+    assert_eq!(list().await.status, 200);
+    rotate_key_file(&dir, "key-two");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert_eq!(list().await.status, 200, "no request fails");
+        if keys_at(&fake, "/v1/jobs/list").last().unwrap() == "key-two" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new key was never used");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(keys_at(&fake, "/v1/jobs/list")[0], "key-one");
+}
+
+#[tokio::test]
+async fn a_401_on_a_buffered_forward_rereads_the_key_and_sends_it_once_more() {
+    let (fake, client, dir) = with_key_file("revoked-key").await;
+    rotate_key_file(&dir, UPSTREAM_KEY);
+
+    // A streamed request cannot be replayed: its 401 is passed on as it came.
+    let listed = call(&client, "jobs/list", json!({}), &[]).await;
+    assert_eq!(listed.status, 401);
+    assert_eq!(keys_at(&fake, "/v1/jobs/list"), ["revoked-key"]);
+
+    // A job without placeholders makes no lookup: the forward itself meets the 401.
+    let plain = json!({"workflow": "w", "params": {"memberId": "1"}});
+    let job = call(&client, "jobs/create", plain, &[]).await;
+    assert_eq!(job.status, 200, "{}", job.json);
+    assert_eq!(
+        keys_at(&fake, "/v1/jobs/create"),
+        ["revoked-key", UPSTREAM_KEY]
+    );
+    let bodies: Vec<_> = fake
+        .recorded_at("/v1/jobs/create")
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(bodies[0], bodies[1], "the same body, sent again");
+    assert!(fake.recorded_at("/v1/credentials/get").is_empty());
+}
+
+#[tokio::test]
+async fn a_401_on_a_credential_write_is_sent_once_more_with_the_new_key() {
+    let (fake, client, dir) = with_key_file("revoked-key").await;
+    rotate_key_file(&dir, UPSTREAM_KEY);
+    let upsert = json!({"name": "api", "credentials": {"token": "t0k3n-value"}});
+    let written = call(&client, "credentials/upsert", upsert, &[]).await;
+    assert_eq!(written.status, 200, "{}", written.json);
+    assert_eq!(
+        keys_at(&fake, "/v1/credentials/upsert"),
+        ["revoked-key", UPSTREAM_KEY]
+    );
+}
+
+#[tokio::test]
+async fn a_401_with_an_unchanged_key_file_is_passed_on_without_a_second_send() {
+    let (fake, client, _dir) = with_key_file("revoked-key").await;
+    let plain = json!({"workflow": "w", "params": {}});
+    let job = call(&client, "jobs/create", plain, &[]).await;
+    assert_eq!(job.status, 401, "the upstream's own answer");
+    assert_eq!(fake.recorded_at("/v1/jobs/create").len(), 1);
+}
+
+#[tokio::test]
+async fn a_lookup_timeout_is_covered_by_a_stale_value_and_counted_once_forwarded() {
+    let ttl = Duration::from_millis(200);
+    let (fake, running) = fake_and_sidecar(Options {
+        timeout: Duration::from_millis(400),
+        ..stale_options(ttl, Duration::from_secs(30))
+    })
+    .await;
+    let client = TestClient::new(&running.url);
+    let admin = TestClient::new(&running.admin_url);
+    assert_eq!(
+        call(&client, "jobs/create", portal_job(), &[]).await.status,
+        200
+    );
+    // The credentials service turns slow beyond the timeout; jobs still go through.
+    fake.set_lookup_delay(Duration::from_secs(2));
+    tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+    let job = call(&client, "jobs/create", portal_job(), &[]).await;
+    assert_eq!(job.status, 200, "{}", job.json);
+    assert_eq!(job.headers["x-libretto-sidecar-stale"], "1");
+    assert_eq!(fake.recorded_at("/v1/jobs/create").len(), 2);
+    let text = scrape(&admin).await;
+    assert_eq!(
+        sample(&text, "libretto_sidecar_stale_serves_total"),
+        1.0,
+        "{text}"
+    );
+
+    // Just after a stale serve the stale value is used at once: no new lookup, no wait.
+    let lookups = fake.lookups();
+    let started = Instant::now();
+    let next = call(&client, "jobs/create", portal_job(), &[]).await;
+    assert_eq!(next.status, 200, "{}", next.json);
+    assert_eq!(next.headers["x-libretto-sidecar-stale"], "1");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "no timeout paid"
+    );
+    assert_eq!(fake.lookups(), lookups);
+    let text = scrape(&admin).await;
+    assert_eq!(sample(&text, "libretto_sidecar_stale_serves_total"), 2.0);
+}
+
+#[tokio::test]
+async fn a_stale_value_that_never_reaches_the_upstream_is_not_counted() {
+    let fake = FakeUpstream::new().with_credential(
+        PORTAL,
+        "id-portal",
+        json!({"username": "alice", "password": "pw"}),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let url = fake
+        .start_until(async move {
+            let _ = stopped.await;
+        })
+        .await;
+    let ttl = Duration::from_millis(200);
+    let running = start_sidecar(
+        UpstreamChoice::Url(url),
+        stale_options(ttl, Duration::from_secs(30)),
+    )
+    .await;
+    let client = TestClient::new(&running.url);
+    assert_eq!(
+        call(&client, "jobs/create", portal_job(), &[]).await.status,
+        200
+    );
+    // The whole upstream goes away: the lookup is covered, the job cannot be.
+    stop.send(()).unwrap();
+    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    let job = call(&client, "jobs/create", portal_job(), &[]).await;
+    assert_eq!(job.status, 502, "{}", job.json);
+    assert_eq!(job.json["json"]["code"], "UPSTREAM_ERROR");
+    let text = scrape(&TestClient::new(&running.admin_url)).await;
+    assert_eq!(
+        sample(&text, "libretto_sidecar_stale_serves_total"),
+        0.0,
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn in_flight_requests_are_seen_while_a_slow_request_runs() {
+    let (_fake, running) = fake_and_sidecar(Options::default()).await;
+    let admin = TestClient::new(&running.admin_url);
+    let client = TestClient::new(&running.url);
+    let slow = tokio::spawn(async move {
+        call(
+            &client,
+            "jobs/list",
+            json!({}),
+            &[("x-echo-delay-ms", "1500")],
+        )
+        .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = scrape(&admin).await;
+        if sample(&text, "libretto_sidecar_in_flight_requests") == 1.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never in flight: {text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(slow.await.unwrap().status, 200);
+    let text = scrape(&admin).await;
+    assert_eq!(sample(&text, "libretto_sidecar_in_flight_requests"), 0.0);
+}
+
+#[tokio::test]
+async fn refusals_at_the_connection_cap_are_counted_and_carry_a_request_id() {
+    let (_fake, running) = fake_and_sidecar(Options {
+        server: ServerOptions {
+            max_connections: 1,
+            ..ServerOptions::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    // The first connection holds the only permit while it stays open.
+    let held = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    let over = call(
+        &TestClient::new(&running.url),
+        "jobs/list",
+        json!({}),
+        &[("x-request-id", "over-cap-1")],
+    )
+    .await;
+    assert_eq!(over.status, 503);
+    assert_eq!(over.headers["x-request-id"], "over-cap-1");
+    let text = scrape(&TestClient::new(&running.admin_url)).await;
+    let series = |s: &str| sample(&text, &format!("libretto_sidecar_{s}"));
+    assert_eq!(
+        series(r#"errors_total{code="SERVICE_UNAVAILABLE"}"#),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        series(r#"requests_total{route="jobs/list",status="503"}"#),
+        1.0
+    );
+    drop(held);
 }

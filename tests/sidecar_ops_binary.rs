@@ -1,7 +1,10 @@
 //! The shipped binary under operations: `--help` and `--version`, JSON log lines that parse
 //! and carry the request id, a SIGTERM that lets a slow request finish while new connections
-//! are refused and exits 0, and a SIGHUP key rotation under load that fails no request. The
-//! upstream is the counting fake, run in the test process; signals go through `kill`.
+//! are refused and exits 0, SIGINT likewise, a second signal that ends the drain at once,
+//! connections cut at the end of the grace, a SIGHUP key rotation under load that fails no
+//! request, start-up failures reported once in the log format, switches from the environment
+//! and an invalid `RUST_LOG`. The upstream is the counting fake, run in the test process;
+//! signals go through `kill`.
 
 mod common;
 mod sidecar_support;
@@ -224,14 +227,30 @@ fn version_and_help_document_every_flag() {
     for entry in entries.iter().filter(|entry| entry.starts_with("--")) {
         let flag = entry.split_whitespace().next().unwrap();
         assert!(entry.contains("[env: LIBRETTO_"), "no env var: {entry}");
-        let documented_default = entry.contains("[default: ")
-            || entry.contains("Default: ")
-            || switches.contains(&flag)
-            || flag == "--api-key-file";
+        let documented_default =
+            entry.contains("[default: ") || entry.contains("Default: ") || switches.contains(&flag);
         assert!(documented_default, "no default: {entry}");
     }
     assert!(help.contains("Switches without a value ("));
     assert!(help.contains("are off unless given"));
+    assert!(
+        help.contains("1, true, yes, on"),
+        "boolish values documented"
+    );
+
+    // A subcommand's --version names the program, not `libretto-sidecar-serve`.
+    for sub in ["serve", "mock", "check"] {
+        let version = std::process::Command::new(env!("CARGO_BIN_EXE_libretto-sidecar"))
+            .args([sub, "--version"])
+            .output()
+            .unwrap();
+        assert!(version.status.success(), "{sub}");
+        assert_eq!(
+            String::from_utf8_lossy(&version.stdout).trim(),
+            format!("libretto-sidecar {}", env!("CARGO_PKG_VERSION")),
+            "{sub}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -351,8 +370,8 @@ async fn sigterm_lets_a_slow_request_finish_refuses_new_ones_and_exits_0() {
         signalled.elapsed() < Duration::from_secs(8),
         "within the grace"
     );
-    let logs = sidecar.json_logs();
-    assert!(logs.iter().any(|log| log["message"] == "Sidecar stopped"));
+    // The last lines may still be on their way through the pipe.
+    wait_for(&sidecar.logs, |log| log["message"] == "Sidecar stopped").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -429,4 +448,191 @@ async fn sighup_rotates_the_key_under_load_without_failing_a_request() {
     let status = sidecar.terminate(Duration::from_secs(15)).await;
     assert!(status.success());
     assert!(!sidecar.logs.lock().join("\n").contains("key-two"));
+}
+
+/// Starts a slow request (`jobs/list`, answered after `delay_ms`) and waits until the fake
+/// has it.
+async fn slow_request(
+    sidecar: &Sidecar,
+    fake: &FakeUpstream,
+    delay_ms: &'static str,
+) -> tokio::task::JoinHandle<common::Answer> {
+    let client = TestClient::new(&sidecar.base);
+    let slow = tokio::spawn(async move {
+        client
+            .send(
+                Method::POST,
+                "/v1/jobs/list",
+                &[("x-echo-delay-ms", delay_ms)],
+                "{}",
+            )
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.recorded_at("/v1/jobs/list").is_empty() {
+        assert!(Instant::now() < deadline, "the slow request never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    slow
+}
+
+#[tokio::test]
+async fn sigint_drains_and_exits_0() {
+    let (_fake, url) = fake().await;
+    let mut sidecar =
+        Sidecar::start(&["--upstream", &url], &[("LIBRETTO_API_KEY", UPSTREAM_KEY)]).await;
+    sidecar.signal("INT");
+    let status = tokio::time::timeout(Duration::from_secs(10), sidecar.child.wait())
+        .await
+        .expect("the process exits")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    wait_for(&sidecar.logs, |log| log["message"] == "Sidecar stopped").await;
+}
+
+#[tokio::test]
+async fn a_second_signal_ends_the_drain_at_once() {
+    let (fake, url) = fake().await;
+    let mut sidecar = Sidecar::start(
+        &["--upstream", &url, "--shutdown-grace", "30s"],
+        &[("LIBRETTO_API_KEY", UPSTREAM_KEY)],
+    )
+    .await;
+    let _slow = slow_request(&sidecar, &fake, "20000").await;
+    sidecar.signal("TERM");
+    wait_for(&sidecar.logs, |log| {
+        log["message"] == "Shutdown signal received"
+    })
+    .await;
+    let second = Instant::now();
+    sidecar.signal("TERM");
+    let status = tokio::time::timeout(Duration::from_secs(5), sidecar.child.wait())
+        .await
+        .expect("the process exits without waiting for the grace")
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(second.elapsed() < Duration::from_secs(5));
+    wait_for(&sidecar.logs, |log| {
+        log["message"] == "Second shutdown signal received; exiting without draining"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connections_still_open_at_the_end_of_the_grace_are_cut_and_logged() {
+    let (fake, url) = fake().await;
+    let mut sidecar = Sidecar::start(
+        &["--upstream", &url, "--shutdown-grace", "300ms"],
+        &[("LIBRETTO_API_KEY", UPSTREAM_KEY)],
+    )
+    .await;
+    let _slow = slow_request(&sidecar, &fake, "20000").await;
+    let status = sidecar.terminate(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}");
+    let cut = wait_for(&sidecar.logs, |log| {
+        log["message"] == "Shutdown grace elapsed; cutting the connections still open"
+    })
+    .await;
+    assert_eq!(cut["connections"], 1, "{cut}");
+}
+
+#[tokio::test]
+async fn a_taken_admin_port_is_named_once_in_the_log_format() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for format in ["text", "json"] {
+        let output = binary()
+            .args(["--log-format", format, "serve", "--mock"])
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", &addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(20), output)
+            .await
+            .expect("the process gives up at once")
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{format}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        let expected = format!("could not listen on {addr} (admin listener): ");
+        let message = if format == "text" {
+            let errors: Vec<&str> = stderr
+                .lines()
+                .filter(|line| line.starts_with("Error: "))
+                .collect();
+            assert_eq!(errors.len(), 1, "{stderr}");
+            errors[0].trim_start_matches("Error: ").to_owned()
+        } else {
+            let lines: Vec<Value> = stderr
+                .lines()
+                .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("{line}")))
+                .collect();
+            let last = lines.last().unwrap();
+            assert_eq!(last["level"], "ERROR", "{last}");
+            last["error"].as_str().unwrap().to_owned()
+        };
+        assert!(message.starts_with(&expected), "{message}");
+        assert!(!message.contains("Caused by"), "{message}");
+        let cause = &message[expected.len()..];
+        assert_eq!(message.matches(cause).count(), 1, "cause once: {message}");
+    }
+    drop(taken);
+}
+
+#[tokio::test]
+async fn switches_from_the_environment_take_1_and_0() {
+    let mut sidecar = Sidecar::start(&[], &[("LIBRETTO_SIDECAR_MOCK", "1")]).await;
+    wait_for(&sidecar.logs, |log| {
+        log["message"] == "Built-in mock started"
+    })
+    .await;
+    assert!(sidecar.terminate(Duration::from_secs(15)).await.success());
+
+    let output = binary()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("LIBRETTO_SIDECAR_MOCK", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(20), output)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("no Libretto API key"),
+        "mock is off: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_rust_log_is_warned_about() {
+    let mut command = binary();
+    command
+        .args(["--log-format", "json", "serve", "--mock"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "libretto_sidecar=loud")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), stderr.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("a warning line");
+    let warning: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    assert_eq!(
+        warning["message"],
+        "RUST_LOG is not a valid filter; logging at info"
+    );
+    assert_eq!(warning["rust_log"], "libretto_sidecar=loud");
+    child.kill().await.unwrap();
 }
