@@ -2,8 +2,11 @@
 //!
 //! It runs the same scan as the sidecar, without credentials and without a network, so a
 //! misplaced or malformed placeholder fails the app's build instead of its first request. The
-//! body may be enveloped (`{"json": {...}}`) or bare (`{...}`); a bare body is checked as if it
-//! were wrapped, and every path is reported from the enveloped root (`/json/params/...`), the
+//! body is what the sidecar receives: enveloped, `{"json": {...}}` (other members such as
+//! `meta` may stand beside `json`). A bare body (`{...}`) with placeholders gets the error the
+//! sidecar gives it (`PLACEHOLDER_INVALID`: it must be wrapped), and is then checked as if it
+//! were wrapped, so every other mistake shows too; a `json` member that is not an object is
+//! `INVALID_BODY`. Every path is reported from the enveloped root (`/json/params/...`), the
 //! same paths the sidecar puts in its errors. [`report`] is the pure part; [`run`] reads the
 //! input and prints.
 //!
@@ -26,7 +29,7 @@ use std::io::{Read, Write};
 use serde_json::Value;
 
 use crate::cli::CheckArgs;
-use crate::rewrite::{scan_with, Collect, Scope};
+use crate::rewrite::{is_enveloped, scan_with, Collect, RewriteError, Scope};
 
 /// Exit status when the body is clean.
 pub const EXIT_CLEAN: u8 = 0;
@@ -148,7 +151,19 @@ pub fn report(input: &str) -> Report {
         }
     };
     let (body, enveloped) = match parsed {
-        Value::Object(ref members) if is_envelope(members) => (parsed, true),
+        Value::Object(_) if is_enveloped(&parsed) => (parsed, true),
+        Value::Object(ref members) if members.contains_key("json") => return Report {
+            enveloped: false,
+            items: vec![Item::Error {
+                path: "/json".into(),
+                code: "INVALID_BODY".into(),
+                message: format!(
+                    "The `json` member of a jobs/create body is the job's input, an object, not {}",
+                    crate::envelope::json_type_name(&parsed["json"])
+                ),
+            }],
+            credentials: Vec::new(),
+        },
         Value::Object(_) => (serde_json::json!({ "json": parsed }), false),
         other => {
             return Report {
@@ -166,14 +181,21 @@ pub fn report(input: &str) -> Report {
         }
     };
     let (scan, errors) = scan_with(&body, Scope::JobParams, Collect::All);
-    let mut items: Vec<Item> = scan
-        .sites()
-        .map(|(path, placeholder)| Item::Placeholder {
-            path: path.to_owned(),
-            credential: placeholder.name.clone(),
-            field: placeholder.pointer.clone(),
-        })
-        .collect();
+    let mut items: Vec<Item> = Vec::new();
+    if !enveloped && (scan.placeholder_count() > 0 || !errors.is_empty()) {
+        // The sidecar refuses such a body as it is sent; the rest is checked as if wrapped.
+        let error = RewriteError::NotEnveloped;
+        items.push(Item::Error {
+            path: error.path().to_owned(),
+            code: error.code().to_owned(),
+            message: error.to_string(),
+        });
+    }
+    items.extend(scan.sites().map(|(path, placeholder)| Item::Placeholder {
+        path: path.to_owned(),
+        credential: placeholder.name.clone(),
+        field: placeholder.pointer.clone(),
+    }));
     items.extend(scan.escape_only_paths().map(|path| Item::Escape {
         path: path.to_owned(),
     }));
@@ -187,11 +209,6 @@ pub fn report(input: &str) -> Report {
         items,
         credentials: scan.credential_names(),
     }
-}
-
-/// An object is an envelope when its one member is `json` holding an object.
-fn is_envelope(members: &serde_json::Map<String, Value>) -> bool {
-    members.len() == 1 && members.get("json").is_some_and(Value::is_object)
 }
 
 /// Reads the input named by `args` (a file, or `-` for stdin), prints the report to stdout and
@@ -276,23 +293,62 @@ mod tests {
     }
 
     #[test]
-    fn a_bare_body_is_checked_as_if_wrapped() {
+    fn a_bare_body_is_refused_as_the_sidecar_does_and_checked_as_if_wrapped() {
         let report = report(r#"{"workflow": "w", "params": {"a": "{{credential:x}}"}}"#);
         assert!(!report.enveloped);
         assert_eq!(
             report.items,
-            vec![Item::Placeholder {
-                path: "/json/params/a".into(),
-                credential: "x".into(),
-                field: None
-            }]
+            vec![
+                Item::Error {
+                    path: String::new(),
+                    code: "PLACEHOLDER_INVALID".into(),
+                    message: RewriteError::NotEnveloped.to_string(),
+                },
+                Item::Placeholder {
+                    path: "/json/params/a".into(),
+                    credential: "x".into(),
+                    field: None
+                }
+            ]
         );
+        assert_eq!(report.exit_code(), EXIT_ERRORS);
+        assert!(RewriteError::NotEnveloped
+            .to_string()
+            .contains(r#"{"json": {...}}"#));
+        // Without placeholders a bare body is nothing the sidecar would refuse.
+        assert_eq!(report_of(r#"{"workflow": "w"}"#).exit_code(), EXIT_CLEAN);
+    }
+
+    fn report_of(input: &str) -> Report {
+        report(input)
+    }
+
+    #[test]
+    fn an_envelope_may_carry_meta_and_json_must_be_an_object() {
+        let with_meta = report(
+            r#"{"json": {"workflow": "w", "params": {"a": "{{credential:x}}"}}, "meta": []}"#,
+        );
+        assert!(with_meta.enveloped);
+        assert_eq!(with_meta.error_count(), 0);
+        assert_eq!(with_meta.placeholder_count(), 1);
+        for bad in [
+            r#"{"json": "x"}"#,
+            r#"{"json": [1], "meta": []}"#,
+            r#"{"json": null}"#,
+        ] {
+            let report = report(bad);
+            assert_eq!(report.exit_code(), EXIT_ERRORS, "{bad}");
+            assert!(
+                report.render().starts_with("error /json INVALID_BODY"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
     fn reports_every_error() {
         let report = report(
-            r#"{"workflow": "{{credential:a}}", "params": {"x": "{{credential:", "y": ["{{credential:b/~}}"], "{{credential:c}}": 1}}"#,
+            r#"{"json": {"workflow": "{{credential:a}}", "params": {"x": "{{credential:", "y": ["{{credential:b/~}}"], "{{credential:c}}": 1}}}"#,
         );
         let codes: Vec<(&str, &str)> = report
             .items
@@ -325,8 +381,9 @@ mod tests {
 
     #[test]
     fn odd_paths_are_quoted() {
-        let report =
-            report(r#"{"params": {"two words": "{{credential:x}}", "e": "{{!credential:"}}"#);
+        let report = report(
+            r#"{"json": {"params": {"two words": "{{credential:x}}", "e": "{{!credential:"}}}"#,
+        );
         assert_eq!(
             report.render(),
             "placeholder \"/json/params/two words\" credential=x\n\

@@ -65,6 +65,11 @@ pub enum UpstreamConfigError {
     KeyHeader,
     #[error("TLS could not be set up: {0}")]
     Tls(String),
+    #[error(
+        "the upstream URL `{0}` carries a user name or password: give the API key in the \
+         LIBRETTO_API_KEY variable or with --api-key-file instead, and drop it from the URL"
+    )]
+    UserInfo(String),
 }
 
 /// Why an upstream call failed. Cloneable because one failed lookup answers every request
@@ -141,17 +146,22 @@ pub struct BaseUrl {
 }
 
 impl BaseUrl {
-    /// Parses `http(s)://host[:port][/prefix]`.
+    /// Parses `http(s)://host[:port][/prefix]`. A URL with user info (`user:pw@`) is refused:
+    /// credentials in a URL end up in logs and process listings.
     pub fn parse(text: &str) -> Result<Self, UpstreamConfigError> {
-        let bad = || UpstreamConfigError::Url(text.to_owned());
+        let shown = redact_url(text);
+        let bad = || UpstreamConfigError::Url(shown.clone());
         let uri: Uri = text.trim().parse().map_err(|_| bad())?;
         let scheme = uri.scheme().cloned().ok_or_else(bad)?;
         if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
             return Err(bad());
         }
         let authority = uri.authority().cloned().ok_or_else(bad)?;
+        if authority.as_str().contains('@') {
+            return Err(UpstreamConfigError::UserInfo(shown));
+        }
         if text.contains('?') || text.contains('#') {
-            return Err(UpstreamConfigError::UrlQuery(text.to_owned()));
+            return Err(UpstreamConfigError::UrlQuery(shown));
         }
         let prefix = uri.path().trim_end_matches('/').to_owned();
         Ok(Self {
@@ -168,6 +178,19 @@ impl BaseUrl {
             .authority(self.authority.clone())
             .path_and_query(format!("{}{}", self.prefix, path_and_query))
             .build()
+    }
+}
+
+/// A URL as it may be shown in a log or an error: any user info (`user:pw@`) replaced by
+/// `***@`.
+pub fn redact_url(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => text.to_owned(),
     }
 }
 
@@ -300,7 +323,7 @@ impl Upstream {
     }
 
     /// Looks a credential up by name with `credentials/get`. `Ok(None)` means the upstream
-    /// answered 404: there is no credential of that name.
+    /// answered 404 with its `NOT_FOUND` envelope: there is no credential of that name.
     ///
     /// Transport errors and 5xx answers are retried (at most [`LOOKUP_ATTEMPTS`] tries, with
     /// jittered backoff), and a 401 re-reads the key file and tries once more; all of it within
@@ -382,7 +405,7 @@ impl Upstream {
             .map_err(|_| UpstreamError::Timeout)??;
         match status {
             StatusCode::OK => parse_credential(&bytes).map(Some),
-            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::NOT_FOUND if is_not_found_envelope(&bytes) => Ok(None),
             other => Err(UpstreamError::Status(other.as_u16())),
         }
     }
@@ -409,6 +432,21 @@ fn transport_reason(err: &hyper_util::client::legacy::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Whether a 404 body is the API's own "no such credential": the oRPC error envelope with code
+/// `NOT_FOUND`. Any other 404 (a wrong base path, a proxy's page) is an upstream failure, so a
+/// misconfigured sidecar does not report, and remember, every credential as missing.
+pub fn is_not_found_envelope(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|answer| {
+            answer
+                .pointer("/json/code")
+                .and_then(Value::as_str)
+                .map(|code| code == "NOT_FOUND")
+        })
+        .unwrap_or(false)
 }
 
 /// Parses a `credentials/get` answer: `{"json": {"id": "...", "value": <object or string>}}`.
@@ -453,6 +491,30 @@ mod tests {
     }
 
     #[test]
+    fn user_info_is_refused_and_never_shown() {
+        for url in [
+            "http://user:pw@host/",
+            "https://pw@api.example.com",
+            "http://u:p@h:1/x?y",
+        ] {
+            let err = BaseUrl::parse(url).unwrap_err();
+            assert!(
+                matches!(err, UpstreamConfigError::UserInfo(_)),
+                "{url}: {err}"
+            );
+            let text = err.to_string();
+            assert!(!text.contains("pw") && !text.contains("u:p"), "{text}");
+            assert!(text.contains("--api-key-file"), "{text}");
+        }
+        assert_eq!(redact_url("http://a:b@h:1/p@q"), "http://***@h:1/p@q");
+        assert_eq!(redact_url("http://h/p@q"), "http://h/p@q");
+        assert!(matches!(
+            BaseUrl::parse("ftp://a:secret@h"),
+            Err(UpstreamConfigError::Url(text)) if !text.contains("secret")
+        ));
+    }
+
+    #[test]
     fn base_url_rejects_other_schemes_and_queries() {
         assert!(BaseUrl::parse("ftp://example.com").is_err());
         assert!(BaseUrl::parse("example.com").is_err());
@@ -485,6 +547,21 @@ mod tests {
                 parse_credential(bad),
                 Err(UpstreamError::Unreadable)
             ));
+        }
+    }
+
+    #[test]
+    fn only_the_api_not_found_envelope_means_missing() {
+        assert!(is_not_found_envelope(
+            br#"{"json":{"defined":false,"code":"NOT_FOUND","status":404,"message":"x"}}"#
+        ));
+        for other in [
+            &b"<html>Not Found</html>"[..],
+            b"",
+            br#"{"json":{"code":"BAD_REQUEST"}}"#,
+            br#"{"code":"NOT_FOUND"}"#,
+        ] {
+            assert!(!is_not_found_envelope(other));
         }
     }
 
