@@ -152,18 +152,20 @@ pub fn report(input: &str) -> Report {
     };
     let (body, enveloped) = match parsed {
         Value::Object(_) if is_enveloped(&parsed) => (parsed, true),
-        Value::Object(ref members) if members.contains_key("json") => return Report {
-            enveloped: false,
-            items: vec![Item::Error {
-                path: "/json".into(),
-                code: "INVALID_BODY".into(),
-                message: format!(
+        Value::Object(ref members) if members.contains_key("json") => {
+            return Report {
+                enveloped: false,
+                items: vec![Item::Error {
+                    path: "/json".into(),
+                    code: "INVALID_BODY".into(),
+                    message: format!(
                     "The `json` member of a jobs/create body is the job's input, an object, not {}",
                     crate::envelope::json_type_name(&parsed["json"])
                 ),
-            }],
-            credentials: Vec::new(),
-        },
+                }],
+                credentials: Vec::new(),
+            }
+        }
         Value::Object(_) => (serde_json::json!({ "json": parsed }), false),
         other => {
             return Report {

@@ -98,6 +98,8 @@ pub struct ServeConfig {
     /// The upstream key; `None` only with the mock, which uses its demo key.
     pub api_key: Option<Secret>,
     pub upstream_timeout: Duration,
+    /// Extra CA certificates (PEM) trusted for an `https` upstream.
+    pub upstream_ca_file: Option<PathBuf>,
     pub proxy: ProxyConfig,
     pub cache: CacheConfig,
     /// Client token, relay and read checks, and the credential policy.
@@ -181,6 +183,7 @@ impl ServeConfig {
             upstream,
             api_key,
             upstream_timeout: args.upstream_timeout,
+            upstream_ca_file: args.upstream_ca_file.clone(),
             proxy: ProxyConfig {
                 max_body: args.max_body,
                 resolve_schedules: args.resolve_schedules,
@@ -273,6 +276,7 @@ impl Sidecar {
             api_key,
             key_file,
             metrics: metrics.clone(),
+            ca_file: config.upstream_ca_file.clone(),
         })?;
         let cache = CredentialCache::with_metrics(config.cache, metrics.clone());
         let answers = Answers {

@@ -30,6 +30,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use parking_lot::RwLock;
+use rustls::pki_types::pem::PemObject;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -65,6 +66,8 @@ pub enum UpstreamConfigError {
     KeyHeader,
     #[error("TLS could not be set up: {0}")]
     Tls(String),
+    #[error("the CA file {path} could not be used: {reason}")]
+    CaFile { path: PathBuf, reason: String },
     #[error(
         "the upstream URL `{0}` carries a user name or password: give the API key in the \
          LIBRETTO_API_KEY variable or with --api-key-file instead, and drop it from the URL"
@@ -117,6 +120,9 @@ pub struct UpstreamConfig {
     /// The file `api_key` came from, re-read by [`Upstream::reload_key`].
     pub key_file: Option<PathBuf>,
     pub metrics: Metrics,
+    /// A PEM file of CA certificates trusted for `https` besides the public roots
+    /// (`--upstream-ca-file`), for an upstream behind a private CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A credential as `credentials/get` returned it: its id and its value (JSON text, sealed by
@@ -181,6 +187,44 @@ impl BaseUrl {
     }
 }
 
+/// The TLS client settings: the public (webpki) roots, plus the certificates of `ca_file` when
+/// one is given. A file that cannot be read, holds no certificate or a malformed one stops the
+/// start-up rather than failing every call later.
+fn tls_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, UpstreamConfigError> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = ca_file {
+        let ca_error = |reason: String| UpstreamConfigError::CaFile {
+            path: path.to_owned(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|err| ca_error(err.to_string()))?;
+        let mut added = 0;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            let cert =
+                cert.map_err(|err| ca_error(format!("not a PEM certificate file ({err})")))?;
+            roots
+                .add(cert)
+                .map_err(|err| ca_error(format!("a certificate was refused ({err})")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(ca_error("it holds no PEM certificate".to_owned()));
+        }
+        debug!(
+            certificates = added,
+            "Extra CA certificates trusted for the upstream"
+        );
+    }
+    rustls::ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
+        .with_safe_default_protocol_versions()
+        .map_err(|err| UpstreamConfigError::Tls(err.to_string()))
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+}
+
 /// A URL as it may be shown in a log or an error: any user info (`user:pw@`) replaced by
 /// `***@`.
 pub fn redact_url(text: &str) -> String {
@@ -229,8 +273,7 @@ impl Upstream {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.timeout));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|err| UpstreamConfigError::Tls(err.to_string()))?
+            .with_tls_config(tls_config(config.ca_file.as_deref())?)
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -588,6 +631,7 @@ mod tests {
             api_key: Secret::new("first"),
             key_file: Some(path.clone()),
             metrics: Metrics::new(),
+            ca_file: None,
         })
         .unwrap();
         assert!(!upstream.reload_key().unwrap(), "same key");
@@ -610,6 +654,26 @@ mod tests {
             Err(KeyReloadError::Read { .. })
         ));
         assert_eq!(upstream.api_key_header().unwrap(), "second", "kept");
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificates here\n").unwrap();
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        for path in [missing, empty, broken] {
+            let err = tls_config(Some(&path)).unwrap_err();
+            assert!(matches!(err, UpstreamConfigError::CaFile { .. }), "{err}");
+            assert!(err.to_string().contains("CA file"), "{err}");
+        }
+        assert!(tls_config(None).is_ok());
     }
 
     #[test]
