@@ -183,7 +183,17 @@ pub fn report(input: &str) -> Report {
         }
     };
     let (scan, errors) = scan_with(&body, Scope::JobParams, Collect::All);
-    let mut items: Vec<Item> = Vec::new();
+    let mut items: Vec<Item> = scan
+        .sites()
+        .map(|(path, placeholder)| Item::Placeholder {
+            path: path.to_owned(),
+            credential: placeholder.name.clone(),
+            field: placeholder.pointer.clone(),
+        })
+        .collect();
+    items.extend(scan.escape_only_paths().map(|path| Item::Escape {
+        path: path.to_owned(),
+    }));
     if !enveloped && (scan.placeholder_count() > 0 || !errors.is_empty()) {
         // The sidecar refuses such a body as it is sent; the rest is checked as if wrapped.
         let error = RewriteError::NotEnveloped;
@@ -193,14 +203,6 @@ pub fn report(input: &str) -> Report {
             message: error.to_string(),
         });
     }
-    items.extend(scan.sites().map(|(path, placeholder)| Item::Placeholder {
-        path: path.to_owned(),
-        credential: placeholder.name.clone(),
-        field: placeholder.pointer.clone(),
-    }));
-    items.extend(scan.escape_only_paths().map(|path| Item::Escape {
-        path: path.to_owned(),
-    }));
     items.extend(errors.iter().map(|error| Item::Error {
         path: error.path().to_owned(),
         code: error.code().to_owned(),
@@ -301,15 +303,15 @@ mod tests {
         assert_eq!(
             report.items,
             vec![
-                Item::Error {
-                    path: String::new(),
-                    code: "PLACEHOLDER_INVALID".into(),
-                    message: RewriteError::NotEnveloped.to_string(),
-                },
                 Item::Placeholder {
                     path: "/json/params/a".into(),
                     credential: "x".into(),
                     field: None
+                },
+                Item::Error {
+                    path: String::new(),
+                    code: "PLACEHOLDER_INVALID".into(),
+                    message: RewriteError::NotEnveloped.to_string(),
                 }
             ]
         );

@@ -358,13 +358,13 @@ impl Proxy {
 
     async fn read_body(&self, body: Incoming) -> Result<Bytes, SidecarError> {
         let limit = self.inner.config.max_body;
-        read_limited(body, limit).await.map_err(|err| {
-            if err.status == http::StatusCode::PAYLOAD_TOO_LARGE {
-                SidecarError::PayloadTooLarge { limit }
-            } else {
-                SidecarError::BodyUnreadable
-            }
-        })
+        read_limited(body, limit)
+            .await
+            .map_err(|err| match err.status {
+                http::StatusCode::PAYLOAD_TOO_LARGE => SidecarError::PayloadTooLarge { limit },
+                http::StatusCode::REQUEST_TIMEOUT => SidecarError::BodyTimeout,
+                _ => SidecarError::BodyUnreadable,
+            })
     }
 
     /// Drops the cache entries a successful credential write made stale: the name written

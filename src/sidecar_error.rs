@@ -31,6 +31,9 @@ pub enum SidecarError {
     /// The request body could not be read from the client.
     #[error("request body could not be read")]
     BodyUnreadable,
+    /// The request body did not arrive within [`crate::body::BODY_READ_TIMEOUT`].
+    #[error("request body did not arrive in time")]
+    BodyTimeout,
     /// The rewritten body could not be serialized again.
     #[error("rewritten body could not be serialized")]
     Serialize,
@@ -90,6 +93,15 @@ impl SidecarError {
             Self::BodyUnreadable => {
                 ApiError::bad_request("The request body could not be read").defined()
             }
+            Self::BodyTimeout => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "TIMEOUT",
+                format!(
+                    "The request body did not arrive within {}s",
+                    crate::body::BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+            .defined(),
             Self::Serialize => {
                 ApiError::internal("The rewritten request body could not be serialized").defined()
             }

@@ -78,18 +78,41 @@ fn a_clean_enveloped_file_lists_its_placeholders() {
 }
 
 #[test]
-fn a_bare_body_on_stdin_is_checked_as_if_wrapped() {
+fn a_bare_body_on_stdin_is_refused_as_the_sidecar_does_and_checked_as_if_wrapped() {
     let body = std::fs::read_to_string(fixture("clean_bare.json")).unwrap();
     for args in [&["-"][..], &[][..]] {
         let run = check(args, &body);
-        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        let lines: Vec<&str> = run.stdout.lines().collect();
         assert_eq!(
-            run.stdout,
-            "placeholder /json/params/accounts/0/user credential=a field=username\n\
-             placeholder /json/params/accounts/1/user credential=b\n\
-             2 placeholders, 2 credentials, 0 errors\n"
+            lines[..2],
+            [
+                "placeholder /json/params/accounts/0/user credential=a field=username",
+                "placeholder /json/params/accounts/1/user credential=b",
+            ]
         );
+        assert!(
+            lines[2].starts_with("error \"\" PLACEHOLDER_INVALID The request body must be wrapped as {\"json\": {...}}"),
+            "{}",
+            lines[2]
+        );
+        assert_eq!(lines[3], "2 placeholders, 2 credentials, 1 error");
     }
+    // Wrapped, with `meta` beside `json`, the same body is clean.
+    let wrapped = format!(r#"{{"json": {body}, "meta": []}}"#);
+    let run = check(&["-"], &wrapped);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+}
+
+#[test]
+fn a_json_member_that_is_not_an_object_is_an_invalid_body() {
+    let run = check(&["-"], r#"{"json": "x"}"#);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.starts_with("error /json INVALID_BODY "),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

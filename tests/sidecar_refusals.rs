@@ -182,3 +182,47 @@ async fn a_404_that_is_not_the_api_not_found_is_an_upstream_error() {
     let answer = post(&client, "/v1/jobs/create", &[], &missing).await;
     assert_refused(&answer, 422, "CREDENTIAL_NOT_FOUND");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_arrives_times_out_with_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A blocking task in flight keeps the paused clock from jumping ahead while sockets work.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    tokio::task::spawn_blocking(move || {
+        let _ = held.recv();
+    });
+    let (fake, sidecar) = fake_and_sidecar(Options::default()).await;
+    let mut stream = tokio::net::TcpStream::connect(sidecar.addr).await.unwrap();
+    stream
+        .write_all(b"POST /v1/jobs/create HTTP/1.1\r\nhost: sidecar\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"json\":")
+        .await
+        .unwrap();
+    let reader = tokio::spawn(async move {
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}}") {
+                        break;
+                    }
+                }
+            }
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    });
+    for _ in 0..120 {
+        if reader.is_finished() {
+            break;
+        }
+        tokio::time::advance(std::time::Duration::from_millis(500)).await;
+        tokio::task::yield_now().await;
+    }
+    let answer = reader.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"TIMEOUT""#), "{answer}");
+    assert!(fake.recorded().is_empty());
+    drop(release);
+}
