@@ -121,7 +121,7 @@ pub struct ServeArgs {
     pub upstream_timeout: Duration,
 
     /// PEM file of CA certificates to trust for an https upstream, besides the public roots
-    /// (for an upstream or TLS-intercepting proxy behind a private CA).
+    /// (for an upstream or TLS-intercepting proxy behind a private CA). Default: none.
     #[arg(long, env = "LIBRETTO_SIDECAR_UPSTREAM_CA_FILE")]
     pub upstream_ca_file: Option<PathBuf>,
 

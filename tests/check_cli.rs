@@ -184,3 +184,23 @@ fn unreadable_input_exits_2() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// The fenced block of `lang` that follows `marker` in the README.
+fn readme_block<'a>(readme: &'a str, marker: &str, lang: &str) -> &'a str {
+    let after = &readme[readme.find(marker).expect("marker in README")..];
+    let fence = format!("```{lang}\n");
+    let start = after.find(&fence).expect("fenced block") + fence.len();
+    let len = after[start..].find("```").expect("closing fence");
+    &after[start..start + len]
+}
+
+#[test]
+fn the_readme_example_is_what_the_binary_prints() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let output = readme_block(&readme, "libretto-sidecar check job.json", "text");
+    let input = readme_block(&readme, "for this `job.json`:", "json");
+    let run = check(&["-"], input);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, output);
+}
