@@ -4,9 +4,12 @@
 //! `--max-body`, and goes through the placeholder rewrite before it is forwarded; a failure
 //! there is answered by the sidecar and nothing reaches upstream. The credential writes
 //! (`credentials/create|update|upsert|delete`) are forwarded as they are and, once upstream
-//! accepts them, drop the affected cache entries. Everything else is streamed through
-//! untouched in both directions: method, path, query, headers minus the hop-by-hop ones
-//! (RFC 9110 §7.6.1), and the body. In every case the client's `x-api-key` is replaced by the
+//! accepts them, drop the affected cache entries. These routes are recognized on the
+//! normalized path (so no spelling of them slips through unread), take POST only (an oRPC GET
+//! would carry its input, placeholders and all, in the query string) and refuse a compressed
+//! body (which would hide its placeholders from the scan). Everything else is forwarded with
+//! its method, path, query and headers minus the hop-by-hop ones (RFC 9110 §7.6.1), its body
+//! streamed. In every case the client's `x-api-key` is replaced by the
 //! sidecar's. Each request runs in one span carrying its request id, which is passed upstream
 //! and returned to the client.
 //!
