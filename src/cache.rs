@@ -9,6 +9,17 @@
 //! rewritten. Writes that pass through the sidecar drop entries by name or by id, so an id →
 //! name index is kept beside the cache.
 //!
+//! Ids are indexed in canonical form (a UUID in lower case with hyphens), so a write naming
+//! the id in another spelling still finds it; a write naming an id the index does not know
+//! drops the whole cache, since writes are rare and a stale secret is not.
+//!
+//! An invalidation must also beat a lookup already in flight, which would otherwise put the
+//! value it fetched before the write into the cache after the write. Each invalidation bumps a
+//! generation counter (one of a fixed set of stripes chosen by the name, or a global one for
+//! dropping everything) before it removes anything; every entry remembers the generation seen
+//! before its fetch began, and an entry whose generation has moved on is never served again.
+//! The request that fetched it still gets its value; it began before the write.
+//!
 //! Freshness is decided on tokio's clock (so tests can pause it); moka's own per-entry expiry,
 //! set to the same durations, reclaims the memory.
 //!
@@ -89,6 +100,70 @@ struct Entry {
     fresh_until: Instant,
     /// Tells this entry apart from a later one under the same name.
     serial: u64,
+    /// The invalidation generation seen before the fetch began.
+    generation: Generation,
+}
+
+/// How many generation stripes names are spread over.
+const STRIPES: usize = 64;
+
+/// A snapshot of the invalidation counters that concern one name: the global one and its
+/// stripe's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Generation {
+    all: u64,
+    stripe: u64,
+}
+
+/// Invalidation counters: bumped before entries are removed, compared on every read.
+struct Generations {
+    all: AtomicU64,
+    stripes: [AtomicU64; STRIPES],
+}
+
+impl Generations {
+    fn new() -> Self {
+        Self {
+            all: AtomicU64::new(0),
+            stripes: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    fn index(name: &str) -> usize {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut hasher);
+        // The remainder is below STRIPES, so it fits a usize.
+        (hasher.finish() % STRIPES as u64) as usize
+    }
+
+    fn current(&self, name: &str) -> Generation {
+        Generation {
+            all: self.all.load(Ordering::SeqCst),
+            stripe: self.stripes[Self::index(name)].load(Ordering::SeqCst),
+        }
+    }
+
+    fn bump(&self, name: &str) {
+        self.stripes[Self::index(name)].fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn bump_all(&self) {
+        self.all.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A credential id as the index keeps it: a UUID in lower case with hyphens, anything else as
+/// given. `None` when the id is not a UUID.
+pub fn canonical_id(id: &str) -> Option<String> {
+    uuid::Uuid::parse_str(id.trim())
+        .ok()
+        .map(|uuid| uuid.hyphenated().to_string())
+}
+
+/// The key an id is indexed under.
+fn id_key(id: &str) -> String {
+    canonical_id(id).unwrap_or_else(|| id.to_owned())
 }
 
 #[derive(Clone)]
@@ -200,6 +275,7 @@ struct Inner {
     sealer: Sealer,
     config: CacheConfig,
     serial: AtomicU64,
+    generations: Generations,
     metrics: Metrics,
 }
 
@@ -211,7 +287,7 @@ fn unmap_listener(
     move |name, entry, cause| {
         if cause != RemovalCause::Replaced {
             if let State::Found { id, .. } = &entry.state {
-                ids.remove_if(id.as_ref(), |_, mapped| mapped == name.as_str());
+                ids.remove_if(&id_key(id), |_, mapped| mapped == name.as_str());
             }
         }
     }
@@ -260,6 +336,7 @@ impl CredentialCache {
                 sealer: Sealer::random(),
                 config,
                 serial: AtomicU64::new(0),
+                generations: Generations::new(),
                 metrics,
             }),
         }
@@ -299,7 +376,7 @@ impl CredentialCache {
             return Ok((self.view(name, entry, true), Lookup::Hit));
         }
         if let Some(entry) = self.inner.entries.get(name).await {
-            if entry.fresh_until > Instant::now() {
+            if entry.fresh_until > Instant::now() && self.inner.is_current(name, &entry) {
                 debug!(credential = name, "Credential cache hit");
                 self.inner.metrics.cache_hit();
                 return Ok((self.view(name, entry, false), Lookup::Hit));
@@ -308,17 +385,7 @@ impl CredentialCache {
         }
         debug!(credential = name, "Credential cache miss");
         self.inner.metrics.cache_miss();
-        let inner = self.inner.clone();
-        let owned = name.to_owned();
-        let fetched = self
-            .inner
-            .entries
-            .try_get_with(name.to_owned(), async move {
-                let fetched = fetch().await?;
-                inner.make_entry(&owned, fetched)
-            })
-            .await
-            .map_err(|shared| (*shared).clone());
+        let fetched = self.fetch_through(name, fetch).await;
         match fetched {
             Ok(entry) => Ok((self.view(name, entry, false), Lookup::Miss)),
             Err(CacheError::Upstream(err)) if may_serve_stale(&err) => {
@@ -354,15 +421,61 @@ impl CredentialCache {
         }
     }
 
+    /// Fetches `name` through moka, so concurrent misses share one call. An entry that another
+    /// caller's fetch put in before an invalidation is dropped and fetched again (a few times at
+    /// most); an entry this caller fetched itself is returned even if an invalidation came
+    /// meanwhile, since the request began before it.
+    async fn fetch_through<F, Fut>(&self, name: &str, fetch: F) -> Result<Entry, CacheError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<FetchedCredential>, UpstreamError>>,
+    {
+        let mut fetch = Some(fetch);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let inner = self.inner.clone();
+            let owned = name.to_owned();
+            let ours = ran.clone();
+            let slot = &mut fetch;
+            let entry = self
+                .inner
+                .entries
+                .try_get_with(name.to_owned(), async move {
+                    ours.store(true, Ordering::SeqCst);
+                    let generation = inner.generations.current(&owned);
+                    // The fetch is used at most once: a round that runs it returns its entry.
+                    let Some(fetch) = slot.take() else {
+                        return Err(CacheError::Upstream(UpstreamError::Unreadable));
+                    };
+                    let fetched = fetch().await?;
+                    inner.make_entry(&owned, fetched, generation)
+                })
+                .await
+                .map_err(|shared| (*shared).clone())?;
+            if ran.load(Ordering::SeqCst) || self.inner.is_current(name, &entry) || attempts >= 3 {
+                if !self.inner.is_current(name, &entry) {
+                    self.remove_if_same(name, entry.serial).await;
+                }
+                return Ok(entry);
+            }
+            self.remove_if_same(name, entry.serial).await;
+        }
+    }
+
     /// The expired copy of `name`, if stale serving is on and it expired within the window.
     fn stale_copy(&self, name: &str) -> Option<Entry> {
         let window = self.inner.config.stale_if_error?;
         let entry = self.inner.stale.as_ref()?.get(name)?;
-        (Instant::now() < entry.fresh_until + window).then_some(entry)
+        (Instant::now() < entry.fresh_until + window && self.inner.is_current(name, &entry))
+            .then_some(entry)
     }
 
-    /// Drops the entry for `name`, found or not found.
+    /// Drops the entry for `name`, found or not found, and keeps a lookup of it already in
+    /// flight from caching what it fetched.
     pub async fn invalidate_name(&self, name: &str) {
+        self.inner.generations.bump(name);
         if let Some(stale) = &self.inner.stale {
             if let Some(Entry {
                 state: State::Found { id, .. },
@@ -371,24 +484,40 @@ impl CredentialCache {
             {
                 self.inner
                     .ids
-                    .remove_if(id.as_ref(), |_, mapped| mapped == name);
+                    .remove_if(&id_key(&id), |_, mapped| mapped == name);
             }
         }
         if let Some(entry) = self.inner.entries.remove(name).await {
             if let State::Found { id, .. } = entry.state {
                 self.inner
                     .ids
-                    .remove_if(id.as_ref(), |_, mapped| mapped == name);
+                    .remove_if(&id_key(&id), |_, mapped| mapped == name);
             }
             debug!(credential = name, "Credential cache entry dropped");
         }
     }
 
-    /// Drops the entry of the credential with this id, if it is cached.
+    /// Drops the entry of the credential with this id. The id is compared in canonical form
+    /// (a UUID in any case matches); an id that is not a UUID, or that no cached entry has,
+    /// drops every entry, since the sidecar cannot tell which name it belongs to.
     pub async fn invalidate_id(&self, id: &str) {
-        if let Some((_, name)) = self.inner.ids.remove(id) {
-            self.invalidate_name(&name).await;
+        let found = canonical_id(id).and_then(|key| self.inner.ids.remove(&key));
+        match found {
+            Some((_, name)) => self.invalidate_name(&name).await,
+            None => self.invalidate_all(),
         }
+    }
+
+    /// Drops every entry, found or not found, stale copies included, and keeps every lookup
+    /// in flight from caching what it fetched.
+    pub fn invalidate_all(&self) {
+        self.inner.generations.bump_all();
+        if let Some(stale) = &self.inner.stale {
+            stale.invalidate_all();
+        }
+        self.inner.entries.invalidate_all();
+        self.inner.ids.clear();
+        debug!("Every credential cache entry dropped");
     }
 
     /// Entries currently held (approximate, as moka counts lazily).
@@ -427,10 +556,16 @@ impl CredentialCache {
 }
 
 impl Inner {
+    /// Whether no invalidation concerning `name` happened since `entry`'s fetch began.
+    fn is_current(&self, name: &str, entry: &Entry) -> bool {
+        entry.generation == self.generations.current(name)
+    }
+
     fn make_entry(
         &self,
         name: &str,
         fetched: Option<FetchedCredential>,
+        generation: Generation,
     ) -> Result<Entry, CacheError> {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
@@ -445,13 +580,14 @@ impl Inner {
                 state: State::Missing,
                 fresh_until: now + self.config.negative_ttl,
                 serial,
+                generation,
             });
         };
         let sealed = self.sealer.seal(
             &[name.as_bytes(), fetched.id.as_bytes()],
             fetched.value.expose(),
         )?;
-        self.ids.insert(fetched.id.clone(), name.to_owned());
+        self.ids.insert(id_key(&fetched.id), name.to_owned());
         let entry = Entry {
             state: State::Found {
                 id: Arc::from(fetched.id),
@@ -459,6 +595,7 @@ impl Inner {
             },
             fresh_until: now + self.config.ttl,
             serial,
+            generation,
         };
         if let Some(stale) = &self.stale {
             stale.insert(name.to_owned(), entry.clone());
@@ -789,5 +926,99 @@ mod tests {
         .unwrap();
         assert!(!got.sealed.windows(7).any(|w| w == b"hunter2"));
         assert!(!format!("{got:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn ids_match_in_any_case_and_unknown_ids_drop_everything() {
+        let cache = CredentialCache::new(config());
+        let calls = AtomicUsize::new(0);
+        let id = "11111111-aaaa-4bbb-8ccc-dddddddddddd";
+        lookup(&cache, &calls, "a", Some((id, json!("1"))))
+            .await
+            .unwrap();
+        lookup(&cache, &calls, "b", Some(("id-b", json!("2"))))
+            .await
+            .unwrap();
+        cache.invalidate_id(&id.to_uppercase()).await;
+        lookup(&cache, &calls, "a", Some((id, json!("1"))))
+            .await
+            .unwrap();
+        lookup(&cache, &calls, "b", Some(("id-b", json!("2"))))
+            .await
+            .unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "only `a` was dropped");
+        cache
+            .invalidate_id("99999999-aaaa-4bbb-8ccc-dddddddddddd")
+            .await;
+        lookup(&cache, &calls, "a", Some((id, json!("1"))))
+            .await
+            .unwrap();
+        lookup(&cache, &calls, "b", Some(("id-b", json!("2"))))
+            .await
+            .unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 5, "an unknown id drops all");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_invalidation_beats_a_lookup_in_flight() {
+        let cache = CredentialCache::new(config());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let slow = {
+            let cache = cache.clone();
+            let calls = calls.clone();
+            tokio::spawn(async move {
+                cache
+                    .get("portal", || async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        Ok(found("c1", &json!("old")))
+                    })
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .open()
+                    .unwrap()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cache.invalidate_name("portal").await;
+        assert_eq!(slow.await.unwrap(), json!("old"), "its own caller gets it");
+        let fresh = cache
+            .get("portal", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok(found("c1", &json!("new")))
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fresh.open().unwrap(), json!("new"));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_everything_beats_a_lookup_in_flight() {
+        let cache = CredentialCache::new(config());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let slow = {
+            let cache = cache.clone();
+            let calls = calls.clone();
+            tokio::spawn(async move {
+                cache
+                    .get("portal", || async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        Ok(None)
+                    })
+                    .await
+                    .unwrap()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cache.invalidate_all();
+        assert!(slow.await.unwrap().is_none());
+        let created = lookup(&cache, &calls, "portal", Some(("c1", json!("s"))))
+            .await
+            .unwrap();
+        assert!(created.is_some(), "the miss fetched before was not kept");
     }
 }

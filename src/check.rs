@@ -2,8 +2,10 @@
 //!
 //! It runs the same scan as the sidecar, without credentials and without a network, so a
 //! misplaced or malformed placeholder fails the app's build instead of its first request. The
-//! body may be enveloped (`{"json": {...}}`) or bare (`{...}`); a bare body is checked as if it
-//! were wrapped, and every path is reported from the enveloped root (`/json/params/...`), the
+//! body is what the sidecar receives: enveloped, `{"json": {...}}` (other members such as
+//! `meta` may stand beside `json`), or bare (`{...}`): the job's input as an app keeps it, which
+//! its oRPC client wraps when sending. A bare body is checked as if it were wrapped; a `json`
+//! member that is not an object is `INVALID_BODY`. Every path is reported from the enveloped root (`/json/params/...`), the
 //! same paths the sidecar puts in its errors. [`report`] is the pure part; [`run`] reads the
 //! input and prints.
 //!
@@ -26,7 +28,7 @@ use std::io::{Read, Write};
 use serde_json::Value;
 
 use crate::cli::CheckArgs;
-use crate::rewrite::{scan_with, Collect, Scope};
+use crate::rewrite::{is_enveloped, scan_with, Collect, Scope};
 
 /// Exit status when the body is clean.
 pub const EXIT_CLEAN: u8 = 0;
@@ -148,7 +150,21 @@ pub fn report(input: &str) -> Report {
         }
     };
     let (body, enveloped) = match parsed {
-        Value::Object(ref members) if is_envelope(members) => (parsed, true),
+        Value::Object(_) if is_enveloped(&parsed) => (parsed, true),
+        Value::Object(ref members) if members.contains_key("json") => {
+            return Report {
+                enveloped: false,
+                items: vec![Item::Error {
+                    path: "/json".into(),
+                    code: "INVALID_BODY".into(),
+                    message: format!(
+                    "The `json` member of a jobs/create body is the job's input, an object, not {}",
+                    crate::envelope::json_type_name(&parsed["json"])
+                ),
+                }],
+                credentials: Vec::new(),
+            }
+        }
         Value::Object(_) => (serde_json::json!({ "json": parsed }), false),
         other => {
             return Report {
@@ -187,11 +203,6 @@ pub fn report(input: &str) -> Report {
         items,
         credentials: scan.credential_names(),
     }
-}
-
-/// An object is an envelope when its one member is `json` holding an object.
-fn is_envelope(members: &serde_json::Map<String, Value>) -> bool {
-    members.len() == 1 && members.get("json").is_some_and(Value::is_object)
 }
 
 /// Reads the input named by `args` (a file, or `-` for stdin), prints the report to stdout and
@@ -287,12 +298,41 @@ mod tests {
                 field: None
             }]
         );
+        assert_eq!(report.exit_code(), EXIT_CLEAN);
+        let misplaced = report_of(r#"{"workflow": "{{credential:x}}"}"#);
+        assert_eq!(misplaced.exit_code(), EXIT_ERRORS);
+    }
+
+    fn report_of(input: &str) -> Report {
+        report(input)
+    }
+
+    #[test]
+    fn an_envelope_may_carry_meta_and_json_must_be_an_object() {
+        let with_meta = report(
+            r#"{"json": {"workflow": "w", "params": {"a": "{{credential:x}}"}}, "meta": []}"#,
+        );
+        assert!(with_meta.enveloped);
+        assert_eq!(with_meta.error_count(), 0);
+        assert_eq!(with_meta.placeholder_count(), 1);
+        for bad in [
+            r#"{"json": "x"}"#,
+            r#"{"json": [1], "meta": []}"#,
+            r#"{"json": null}"#,
+        ] {
+            let report = report(bad);
+            assert_eq!(report.exit_code(), EXIT_ERRORS, "{bad}");
+            assert!(
+                report.render().starts_with("error /json INVALID_BODY"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
     fn reports_every_error() {
         let report = report(
-            r#"{"workflow": "{{credential:a}}", "params": {"x": "{{credential:", "y": ["{{credential:b/~}}"], "{{credential:c}}": 1}}"#,
+            r#"{"json": {"workflow": "{{credential:a}}", "params": {"x": "{{credential:", "y": ["{{credential:b/~}}"], "{{credential:c}}": 1}}}"#,
         );
         let codes: Vec<(&str, &str)> = report
             .items
@@ -325,8 +365,9 @@ mod tests {
 
     #[test]
     fn odd_paths_are_quoted() {
-        let report =
-            report(r#"{"params": {"two words": "{{credential:x}}", "e": "{{!credential:"}}"#);
+        let report = report(
+            r#"{"json": {"params": {"two words": "{{credential:x}}", "e": "{{!credential:"}}}"#,
+        );
         assert_eq!(
             report.render(),
             "placeholder \"/json/params/two words\" credential=x\n\

@@ -126,6 +126,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LIBRETTO_SIDECAR_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
 
+    /// PEM file of CA certificates to trust for an https upstream, besides the public roots
+    /// (for an upstream or TLS-intercepting proxy behind a private CA). Default: none.
+    #[arg(long, env = "LIBRETTO_SIDECAR_UPSTREAM_CA_FILE")]
+    pub upstream_ca_file: Option<PathBuf>,
+
     /// Largest request body read on the routes the sidecar looks into (bytes, or 512KiB, 1MiB).
     #[arg(long, env = "LIBRETTO_SIDECAR_MAX_BODY", default_value = "1MiB", value_parser = parse_size)]
     pub max_body: usize,

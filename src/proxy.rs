@@ -4,9 +4,12 @@
 //! `--max-body`, and goes through the placeholder rewrite before it is forwarded; a failure
 //! there is answered by the sidecar and nothing reaches upstream. The credential writes
 //! (`credentials/create|update|upsert|delete`) are forwarded as they are and, once upstream
-//! accepts them, drop the affected cache entries. Everything else is streamed through
-//! untouched in both directions: method, path, query, headers minus the hop-by-hop ones
-//! (RFC 9110 §7.6.1), and the body. In every case the client's `x-api-key` is replaced by the
+//! accepts them, drop the affected cache entries. These routes are recognized on the
+//! normalized path (so no spelling of them slips through unread), take POST only (an oRPC GET
+//! would carry its input, placeholders and all, in the query string) and refuse a compressed
+//! body (which would hide its placeholders from the scan). Everything else is forwarded with
+//! its method, path, query and headers minus the hop-by-hop ones (RFC 9110 §7.6.1), its body
+//! streamed. In every case the client's `x-api-key` is replaced by the
 //! sidecar's. Each request runs in one span carrying its request id, which is passed upstream
 //! and returned to the client.
 //!
@@ -51,6 +54,9 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 /// What the proxy does with a request, decided from method and path alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
+    /// One of the routes below asked for with another method than POST: refused, since an
+    /// oRPC GET carries its input in the query, where placeholders would pass unresolved.
+    NotPost,
     /// `jobs/create`: placeholders resolved, then forwarded.
     Job,
     /// `schedules/create|update`: placeholders refused, or resolved with `--resolve-schedules`.
@@ -70,12 +76,19 @@ pub enum CredentialWrite {
 }
 
 impl Route {
-    /// Classifies a request. Only `POST /v1/<group>/<verb>` routes are special.
+    /// Classifies a request. The path is compared as [`guard::normalize_path`] sees it, so
+    /// no spelling of a special route (`//v1/jobs/./create`, `%6Aobs`, `;x`) passes through
+    /// unread. The special routes take POST only.
     pub fn of(method: &Method, path: &str) -> Self {
-        if method != Method::POST {
-            return Self::PassThrough;
+        let route = Self::of_path(&guard::normalize_path(path));
+        if route != Self::PassThrough && method != Method::POST {
+            return Self::NotPost;
         }
-        match path.trim_end_matches('/') {
+        route
+    }
+
+    fn of_path(normalized: &str) -> Self {
+        match normalized {
             "/v1/jobs/create" => Self::Job,
             "/v1/schedules/create" | "/v1/schedules/update" => Self::Schedule,
             "/v1/credentials/create" => Self::CredentialWrite(CredentialWrite::Create),
@@ -245,7 +258,13 @@ impl Proxy {
         headers.insert(REQUEST_ID_HEADER, request_id.clone());
 
         let route = Route::of(&parts.method, parts.uri.path());
+        if !matches!(route, Route::PassThrough | Route::NotPost) {
+            refuse_encoded(&headers)?;
+        }
         match route {
+            Route::NotPost => Err(SidecarError::MethodRefused {
+                method: parts.method.to_string(),
+            }),
             Route::PassThrough => {
                 let treatment = if guard::is_credential_read(parts.uri.path()) {
                     // Only reached with --allow-credential-reads: the value is what was asked.
@@ -295,11 +314,8 @@ impl Proxy {
                     ..
                 } = resolution;
                 self.inner.metrics.placeholders_resolved(uses.len());
-                if !credential_ids.is_empty() {
-                    let list = credential_ids.join(",");
-                    if let Ok(value) = HeaderValue::from_str(&list) {
-                        headers.insert(CREDENTIAL_IDS_HEADER, value);
-                    }
+                if let Some(value) = credential_ids_header(&credential_ids)? {
+                    headers.insert(CREDENTIAL_IDS_HEADER, value);
                 }
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
                 let forwarded = self
@@ -350,18 +366,28 @@ impl Proxy {
 
     async fn read_body(&self, body: Incoming) -> Result<Bytes, SidecarError> {
         let limit = self.inner.config.max_body;
-        read_limited(body, limit).await.map_err(|err| {
-            if err.status == http::StatusCode::PAYLOAD_TOO_LARGE {
-                SidecarError::PayloadTooLarge { limit }
-            } else {
-                SidecarError::BodyUnreadable
-            }
-        })
+        read_limited(body, limit)
+            .await
+            .map_err(|err| match err.status {
+                http::StatusCode::PAYLOAD_TOO_LARGE => SidecarError::PayloadTooLarge { limit },
+                http::StatusCode::REQUEST_TIMEOUT => SidecarError::BodyTimeout,
+                _ => SidecarError::BodyUnreadable,
+            })
     }
 
     /// Drops the cache entries a successful credential write made stale: the name written
     /// (which may be remembered as not found), and the id's old name on update and delete.
+    /// A write whose input cannot be read, or an update or delete without an id, drops every
+    /// entry: the sidecar cannot tell what changed.
     async fn invalidate(&self, write: CredentialWrite, input: Option<&Value>) {
+        if !input.is_some_and(Value::is_object) {
+            self.inner.cache.invalidate_all();
+            debug!(
+                ?write,
+                "Cache dropped after a credential write it could not read"
+            );
+            return;
+        }
         let field = |key: &str| {
             input
                 .and_then(|input| input.get(key))
@@ -371,8 +397,9 @@ impl Proxy {
             self.inner.cache.invalidate_name(name).await;
         }
         if matches!(write, CredentialWrite::Update | CredentialWrite::Delete) {
-            if let Some(id) = field("id") {
-                self.inner.cache.invalidate_id(id).await;
+            match field("id") {
+                Some(id) => self.inner.cache.invalidate_id(id).await,
+                None => self.inner.cache.invalidate_all(),
             }
         }
         debug!(?write, "Cache entries dropped after a credential write");
@@ -398,6 +425,43 @@ impl Proxy {
             );
         }
         Ok((finished.response, finished.job_id))
+    }
+}
+
+/// Refuses a body the sidecar must read but could not: any `Content-Encoding` other than
+/// `identity`. A compressed `jobs/create` would hide its placeholders from the scan.
+fn refuse_encoded(headers: &HeaderMap) -> Result<(), SidecarError> {
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let encoded = text
+            .split(',')
+            .map(str::trim)
+            .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"));
+        if encoded {
+            return Err(SidecarError::EncodingRefused {
+                encoding: text.chars().take(64).collect(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The `x-libretto-credential-ids` value for the ids a job used; `None` for none. An id that
+/// cannot be sent in a header is an unreadable upstream answer: the job is not forwarded
+/// without the header, or the upstream's delete guard would not see it.
+fn credential_ids_header(ids: &[String]) -> Result<Option<HeaderValue>, SidecarError> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let list = ids.join(",");
+    match HeaderValue::from_str(&list) {
+        Ok(value) if ids.iter().all(|id| !id.is_empty() && !id.contains(',')) => Ok(Some(value)),
+        _ => {
+            warn!("A credential id from the upstream cannot be sent in a header");
+            Err(SidecarError::forward(
+                crate::upstream::UpstreamError::Unreadable,
+            ))
+        }
     }
 }
 
@@ -495,9 +559,29 @@ mod tests {
     fn routes_by_method_and_path() {
         assert_eq!(Route::of(&Method::POST, "/v1/jobs/create"), Route::Job);
         assert_eq!(Route::of(&Method::POST, "/v1/jobs/create/"), Route::Job);
+        assert_eq!(Route::of(&Method::GET, "/v1/jobs/create"), Route::NotPost);
         assert_eq!(
-            Route::of(&Method::GET, "/v1/jobs/create"),
-            Route::PassThrough
+            Route::of(&Method::PUT, "/v1/credentials/delete"),
+            Route::NotPost
+        );
+        assert_eq!(Route::of(&Method::GET, "/v1/jobs/list"), Route::PassThrough);
+        for disguised in [
+            "//v1/jobs/create",
+            "/v1/jobs/./create",
+            "/v1/JOBS/Create",
+            "/v1/jobs/%63reate",
+            "/v1/jobs/create;x=1",
+            "/v1/credentials/../jobs/create",
+        ] {
+            assert_eq!(
+                Route::of(&Method::POST, disguised),
+                Route::Job,
+                "{disguised}"
+            );
+        }
+        assert_eq!(
+            Route::of(&Method::POST, "/v1/Credentials//Update"),
+            Route::CredentialWrite(CredentialWrite::Update)
         );
         assert_eq!(
             Route::of(&Method::POST, "/v1/schedules/update"),
@@ -538,6 +622,36 @@ mod tests {
         let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         left.sort_unstable();
         assert_eq!(left, ["content-type", "x-custom"]);
+    }
+
+    #[test]
+    fn only_identity_bodies_are_read() {
+        let mut headers = HeaderMap::new();
+        assert!(refuse_encoded(&headers).is_ok());
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("Identity"),
+        );
+        assert!(refuse_encoded(&headers).is_ok());
+        for coding in ["gzip", "identity, br", "x-custom"] {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+            let refused = refuse_encoded(&headers).unwrap_err().to_api_error();
+            assert_eq!(refused.status, http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            assert_eq!(refused.code, "UNSUPPORTED_MEDIA_TYPE");
+        }
+    }
+
+    #[test]
+    fn ids_that_cannot_travel_in_a_header_are_refused() {
+        assert!(credential_ids_header(&[]).unwrap().is_none());
+        let ok = credential_ids_header(&["a".into(), "b".into()]).unwrap();
+        assert_eq!(ok.unwrap(), "a,b");
+        for bad in ["line\nbreak", "a,b", ""] {
+            let refused = credential_ids_header(&[bad.to_owned()]).unwrap_err();
+            let answer = refused.to_api_error();
+            assert_eq!(answer.code, "UPSTREAM_ERROR");
+            assert_eq!(answer.data.unwrap()["reason"], "unreadable");
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::job_memory::Filled;
 use crate::known_secrets::KnownSecrets;
 use crate::placeholder::may_contain_placeholder;
 use crate::policy::Policy;
-use crate::rewrite::{apply, parse_body, plan, scan, Scope};
+use crate::rewrite::{apply, is_enveloped, parse_body, plan, scan, RewriteError, Scope};
 use crate::sidecar_error::SidecarError;
 use crate::upstream::Upstream;
 
@@ -104,7 +104,16 @@ pub async fn resolve(
         Target::Job | Target::ScheduleResolved => Scope::JobParams,
         Target::ScheduleRefused => Scope::Stored,
     };
-    let scan = scan(&body, scope)?;
+    let scan = match scan(&body, scope) {
+        // Placeholders in a body without the envelope: say what is wrong with the body, not
+        // that each placeholder is misplaced.
+        Err(RewriteError::NotAllowed { .. })
+            if scope == Scope::JobParams && !is_enveloped(&body) =>
+        {
+            return Err(RewriteError::NotEnveloped.into())
+        }
+        scanned => scanned?,
+    };
     if scan.is_empty() {
         return Ok(Resolution::unchanged(bytes));
     }

@@ -168,13 +168,16 @@ pub enum RewriteError {
     PatchFailed {
         path: String,
     },
+    /// A body with placeholders that is not wrapped as `{"json": {...}}`, so it has no
+    /// `/json/params` for them to stand in.
+    NotEnveloped,
 }
 
 impl RewriteError {
     /// The JSON Pointer in the body the error is about (empty for the whole body).
     pub fn path(&self) -> &str {
         match self {
-            RewriteError::NotJson { .. } => "",
+            RewriteError::NotJson { .. } | RewriteError::NotEnveloped => "",
             RewriteError::Invalid { path, .. }
             | RewriteError::NotAllowed { path, .. }
             | RewriteError::CredentialNotFound { path, .. }
@@ -187,7 +190,9 @@ impl RewriteError {
     /// The envelope code.
     pub fn code(&self) -> &'static str {
         match self {
-            RewriteError::NotJson { .. } | RewriteError::Invalid { .. } => "PLACEHOLDER_INVALID",
+            RewriteError::NotJson { .. }
+            | RewriteError::Invalid { .. }
+            | RewriteError::NotEnveloped => "PLACEHOLDER_INVALID",
             RewriteError::NotAllowed { .. } => "PLACEHOLDER_NOT_ALLOWED",
             RewriteError::CredentialNotFound { .. } => "CREDENTIAL_NOT_FOUND",
             RewriteError::FieldNotFound { .. } => "CREDENTIAL_FIELD_NOT_FOUND",
@@ -200,7 +205,8 @@ impl RewriteError {
         match self {
             RewriteError::NotJson { .. }
             | RewriteError::Invalid { .. }
-            | RewriteError::NotAllowed { .. } => StatusCode::BAD_REQUEST,
+            | RewriteError::NotAllowed { .. }
+            | RewriteError::NotEnveloped => StatusCode::BAD_REQUEST,
             RewriteError::CredentialNotFound { .. }
             | RewriteError::FieldNotFound { .. }
             | RewriteError::FieldNotText { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -237,7 +243,7 @@ impl RewriteError {
             RewriteError::FieldNotText {
                 credential, field, ..
             } => (Some(credential.as_str()), field.as_deref()),
-            RewriteError::PatchFailed { .. } => (None, None),
+            RewriteError::PatchFailed { .. } | RewriteError::NotEnveloped => (None, None),
         };
         if let Some(credential) = credential {
             data.insert("credential".into(), Value::String(credential.to_owned()));
@@ -342,6 +348,10 @@ impl fmt::Display for RewriteError {
                 f,
                 "The rewrite of {path} could not be applied to the request body; nothing was forwarded"
             ),
+            RewriteError::NotEnveloped => write!(
+                f,
+                "The request body must be wrapped as {{\"json\": {{...}}}} (the oRPC envelope): placeholders are resolved only inside /json/params, and this body has no `json` object"
+            ),
         }
     }
 }
@@ -356,6 +366,12 @@ pub fn parse_body(bytes: &[u8]) -> Result<Value, RewriteError> {
         column: err.column(),
         reason: err.to_string(),
     })
+}
+
+/// Whether a body is wrapped in the oRPC envelope: an object whose `json` member is an object
+/// (other members, such as `meta`, may stand beside it).
+pub fn is_enveloped(body: &Value) -> bool {
+    body.get("json").is_some_and(Value::is_object)
 }
 
 /// Finds every placeholder and escape, and fails on the first misplaced or malformed one.

@@ -69,6 +69,8 @@ pub enum StartError {
     EmptyKeyFile(PathBuf),
     #[error(transparent)]
     Upstream(#[from] UpstreamConfigError),
+    #[error("--upstream-timeout must be longer than zero: every upstream call would time out")]
+    ZeroTimeout,
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -103,6 +105,8 @@ pub struct ServeConfig {
     /// The upstream key; `None` only with the mock, which uses its demo key.
     pub api_key: Option<Secret>,
     pub upstream_timeout: Duration,
+    /// Extra CA certificates (PEM) trusted for an `https` upstream.
+    pub upstream_ca_file: Option<PathBuf>,
     pub proxy: ProxyConfig,
     pub cache: CacheConfig,
     /// Client token, relay and read checks, and the credential policy.
@@ -158,11 +162,14 @@ impl ServeConfig {
             }
             None => None,
         };
+        if args.upstream_timeout.is_zero() {
+            return Err(StartError::ZeroTimeout);
+        }
         let key_file = file_key.as_ref().and(args.api_key_file.clone());
         let api_key = file_key.or(env_key.filter(|key| !key.is_empty()));
         let upstream = if args.mock {
             if args.upstream != DEFAULT_UPSTREAM {
-                tracing::warn!(upstream = %args.upstream, "Ignoring the upstream URL: --mock is on");
+                tracing::warn!(upstream = %crate::upstream::redact_url(&args.upstream), "Ignoring the upstream URL: --mock is on");
             }
             UpstreamChoice::Mock
         } else {
@@ -186,6 +193,7 @@ impl ServeConfig {
             upstream,
             api_key,
             upstream_timeout: args.upstream_timeout,
+            upstream_ca_file: args.upstream_ca_file.clone(),
             proxy: ProxyConfig {
                 max_body: args.max_body,
                 resolve_schedules: args.resolve_schedules,
@@ -280,6 +288,7 @@ impl Sidecar {
             api_key,
             key_file,
             metrics: metrics.clone(),
+            ca_file: config.upstream_ca_file.clone(),
         })?;
         let cache = CredentialCache::with_metrics(config.cache, metrics.clone());
         let answers = Answers {
@@ -490,7 +499,11 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     let _ = writeln!(stdout, "{line}");
     let _ = stdout.flush();
     drop(stdout);
-    info!(upstream = ?config.upstream, admin = %admin_addr, "Sidecar started");
+    let upstream = match &config.upstream {
+        UpstreamChoice::Url(url) => crate::upstream::redact_url(url),
+        UpstreamChoice::Mock => "mock".to_owned(),
+    };
+    info!(%upstream, admin = %admin_addr, "Sidecar started");
     // The admin listener outlives the drain, so probes see /readyz 503 until the end.
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let admin = tokio::spawn(server::serve(
@@ -553,6 +566,20 @@ mod tests {
         let args = serve_args(&["--mock", "--upstream", "http://127.0.0.1:1"]);
         let config = ServeConfig::from_args(&args, None).unwrap();
         assert_eq!(config.upstream, UpstreamChoice::Mock);
+    }
+
+    #[test]
+    fn a_zero_timeout_and_a_url_with_user_info_are_refused() {
+        let key = || Some(Secret::new("k"));
+        let err =
+            ServeConfig::from_args(&serve_args(&["--upstream-timeout", "0s"]), key()).unwrap_err();
+        assert!(matches!(err, StartError::ZeroTimeout), "{err}");
+        assert!(err.to_string().contains("--upstream-timeout"));
+        let args = serve_args(&["--upstream", "http://user:hunter2@127.0.0.1:1/"]);
+        let err = ServeConfig::from_args(&args, key()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("user name or password"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub enum SidecarError {
     /// The request body could not be read from the client.
     #[error("request body could not be read")]
     BodyUnreadable,
+    /// The request body did not arrive within [`crate::body::BODY_READ_TIMEOUT`].
+    #[error("request body did not arrive in time")]
+    BodyTimeout,
     /// The rewritten body could not be serialized again.
     #[error("rewritten body could not be serialized")]
     Serialize,
@@ -40,6 +43,13 @@ pub enum SidecarError {
     /// The policy does not let the job's workflow use a credential it names.
     #[error(transparent)]
     NotAllowed(NotAllowed),
+    /// A route the sidecar reads (jobs, schedules, credential writes) asked for with another
+    /// method than POST.
+    #[error("special route asked for without POST")]
+    MethodRefused { method: String },
+    /// A body the sidecar must read came with a `Content-Encoding` it does not decode.
+    #[error("request body encoded")]
+    EncodingRefused { encoding: String },
     /// A JSON answer from upstream could not be checked for secrets (too large, encoded or
     /// unreadable), so it is not passed on.
     #[error("upstream answer could not be checked")]
@@ -83,9 +93,37 @@ impl SidecarError {
             Self::BodyUnreadable => {
                 ApiError::bad_request("The request body could not be read").defined()
             }
+            Self::BodyTimeout => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "TIMEOUT",
+                format!(
+                    "The request body did not arrive within {}s",
+                    crate::body::BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+            .defined(),
             Self::Serialize => {
                 ApiError::internal("The rewritten request body could not be serialized").defined()
             }
+            Self::MethodRefused { method } => ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_SUPPORTED",
+                format!(
+                    "This route takes POST only through the sidecar, not {method}: its body is \
+                     read (placeholders resolved or refused, caches kept up to date), and an \
+                     input in the query string would pass unread"
+                ),
+            )
+            .defined()
+            .with_data(json!({ "reason": "method", "method": method })),
+            Self::EncodingRefused { encoding } => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "The sidecar reads this route's body and does not decode it: send it without \
+                 Content-Encoding (or with `identity`)",
+            )
+            .defined()
+            .with_data(json!({ "content_encoding": encoding })),
             Self::Rewrite(err) => err.to_api_error(),
             Self::NotAllowed(err) => err.to_api_error(),
             Self::AnswerUnchecked { reason } => ApiError::new(

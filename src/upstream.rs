@@ -34,6 +34,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use parking_lot::RwLock;
+use rustls::pki_types::pem::PemObject;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -72,6 +73,13 @@ pub enum UpstreamConfigError {
     KeyHeader,
     #[error("TLS could not be set up: {0}")]
     Tls(String),
+    #[error("the CA file {path} could not be used: {reason}")]
+    CaFile { path: PathBuf, reason: String },
+    #[error(
+        "the upstream URL `{0}` carries a user name or password: give the API key in the \
+         LIBRETTO_API_KEY variable or with --api-key-file instead, and drop it from the URL"
+    )]
+    UserInfo(String),
 }
 
 /// Why an upstream call failed. Cloneable because one failed lookup answers every request
@@ -119,6 +127,9 @@ pub struct UpstreamConfig {
     /// The file `api_key` came from, re-read by [`Upstream::reload_key`].
     pub key_file: Option<PathBuf>,
     pub metrics: Metrics,
+    /// A PEM file of CA certificates trusted for `https` besides the public roots
+    /// (`--upstream-ca-file`), for an upstream behind a private CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A credential as `credentials/get` returned it: its id and its value (JSON text, sealed by
@@ -148,17 +159,22 @@ pub struct BaseUrl {
 }
 
 impl BaseUrl {
-    /// Parses `http(s)://host[:port][/prefix]`.
+    /// Parses `http(s)://host[:port][/prefix]`. A URL with user info (`user:pw@`) is refused:
+    /// credentials in a URL end up in logs and process listings.
     pub fn parse(text: &str) -> Result<Self, UpstreamConfigError> {
-        let bad = || UpstreamConfigError::Url(text.to_owned());
+        let shown = redact_url(text);
+        let bad = || UpstreamConfigError::Url(shown.clone());
         let uri: Uri = text.trim().parse().map_err(|_| bad())?;
         let scheme = uri.scheme().cloned().ok_or_else(bad)?;
         if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
             return Err(bad());
         }
         let authority = uri.authority().cloned().ok_or_else(bad)?;
+        if authority.as_str().contains('@') {
+            return Err(UpstreamConfigError::UserInfo(shown));
+        }
         if text.contains('?') || text.contains('#') {
-            return Err(UpstreamConfigError::UrlQuery(text.to_owned()));
+            return Err(UpstreamConfigError::UrlQuery(shown));
         }
         let prefix = uri.path().trim_end_matches('/').to_owned();
         Ok(Self {
@@ -175,6 +191,57 @@ impl BaseUrl {
             .authority(self.authority.clone())
             .path_and_query(format!("{}{}", self.prefix, path_and_query))
             .build()
+    }
+}
+
+/// The TLS client settings: the public (webpki) roots, plus the certificates of `ca_file` when
+/// one is given. A file that cannot be read, holds no certificate or a malformed one stops the
+/// start-up rather than failing every call later.
+fn tls_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, UpstreamConfigError> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = ca_file {
+        let ca_error = |reason: String| UpstreamConfigError::CaFile {
+            path: path.to_owned(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|err| ca_error(err.to_string()))?;
+        let mut added = 0;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            let cert =
+                cert.map_err(|err| ca_error(format!("not a PEM certificate file ({err})")))?;
+            roots
+                .add(cert)
+                .map_err(|err| ca_error(format!("a certificate was refused ({err})")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(ca_error("it holds no PEM certificate".to_owned()));
+        }
+        debug!(
+            certificates = added,
+            "Extra CA certificates trusted for the upstream"
+        );
+    }
+    rustls::ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
+        .with_safe_default_protocol_versions()
+        .map_err(|err| UpstreamConfigError::Tls(err.to_string()))
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// A URL as it may be shown in a log or an error: any user info (`user:pw@`) replaced by
+/// `***@`.
+pub fn redact_url(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => text.to_owned(),
     }
 }
 
@@ -213,8 +280,7 @@ impl Upstream {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.timeout));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|err| UpstreamConfigError::Tls(err.to_string()))?
+            .with_tls_config(tls_config(config.ca_file.as_deref())?)
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -373,7 +439,7 @@ impl Upstream {
     }
 
     /// Looks a credential up by name with `credentials/get`. `Ok(None)` means the upstream
-    /// answered 404: there is no credential of that name.
+    /// answered 404 with its `NOT_FOUND` envelope: there is no credential of that name.
     ///
     /// Transport errors and 5xx answers are retried (at most [`LOOKUP_ATTEMPTS`] tries, with
     /// jittered backoff), and a 401 re-reads the key file and tries once more; all of it within
@@ -455,7 +521,7 @@ impl Upstream {
             .map_err(|_| UpstreamError::Timeout)??;
         match status {
             StatusCode::OK => parse_credential(&bytes).map(Some),
-            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::NOT_FOUND if is_not_found_envelope(&bytes) => Ok(None),
             other => Err(UpstreamError::Status(other.as_u16())),
         }
     }
@@ -505,6 +571,21 @@ fn transport_reason(err: &hyper_util::client::legacy::Error) -> String {
     text
 }
 
+/// Whether a 404 body is the API's own "no such credential": the oRPC error envelope with code
+/// `NOT_FOUND`. Any other 404 (a wrong base path, a proxy's page) is an upstream failure, so a
+/// misconfigured sidecar does not report, and remember, every credential as missing.
+pub fn is_not_found_envelope(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|answer| {
+            answer
+                .pointer("/json/code")
+                .and_then(Value::as_str)
+                .map(|code| code == "NOT_FOUND")
+        })
+        .unwrap_or(false)
+}
+
 /// Parses a `credentials/get` answer: `{"json": {"id": "...", "value": <object or string>}}`.
 pub fn parse_credential(bytes: &[u8]) -> Result<FetchedCredential, UpstreamError> {
     let mut answer: Value = serde_json::from_slice(bytes).map_err(|_| UpstreamError::Unreadable)?;
@@ -547,6 +628,30 @@ mod tests {
     }
 
     #[test]
+    fn user_info_is_refused_and_never_shown() {
+        for url in [
+            "http://user:pw@host/",
+            "https://pw@api.example.com",
+            "http://u:p@h:1/x?y",
+        ] {
+            let err = BaseUrl::parse(url).unwrap_err();
+            assert!(
+                matches!(err, UpstreamConfigError::UserInfo(_)),
+                "{url}: {err}"
+            );
+            let text = err.to_string();
+            assert!(!text.contains("pw") && !text.contains("u:p"), "{text}");
+            assert!(text.contains("--api-key-file"), "{text}");
+        }
+        assert_eq!(redact_url("http://a:b@h:1/p@q"), "http://***@h:1/p@q");
+        assert_eq!(redact_url("http://h/p@q"), "http://h/p@q");
+        assert!(matches!(
+            BaseUrl::parse("ftp://a:secret@h"),
+            Err(UpstreamConfigError::Url(text)) if !text.contains("secret")
+        ));
+    }
+
+    #[test]
     fn base_url_rejects_other_schemes_and_queries() {
         assert!(BaseUrl::parse("ftp://example.com").is_err());
         assert!(BaseUrl::parse("example.com").is_err());
@@ -583,6 +688,21 @@ mod tests {
     }
 
     #[test]
+    fn only_the_api_not_found_envelope_means_missing() {
+        assert!(is_not_found_envelope(
+            br#"{"json":{"defined":false,"code":"NOT_FOUND","status":404,"message":"x"}}"#
+        ));
+        for other in [
+            &b"<html>Not Found</html>"[..],
+            b"",
+            br#"{"json":{"code":"BAD_REQUEST"}}"#,
+            br#"{"code":"NOT_FOUND"}"#,
+        ] {
+            assert!(!is_not_found_envelope(other));
+        }
+    }
+
+    #[test]
     fn only_transport_errors_and_5xx_are_retried() {
         assert!(is_retryable(&UpstreamError::Unreachable("reset".into())));
         assert!(is_retryable(&UpstreamError::Timeout));
@@ -605,6 +725,7 @@ mod tests {
             api_key: Secret::new("first"),
             key_file: Some(path.clone()),
             metrics: Metrics::new(),
+            ca_file: None,
         })
         .unwrap();
         assert!(!upstream.reload_key().await.unwrap(), "same key");
@@ -627,6 +748,26 @@ mod tests {
             Err(KeyReloadError::Read { .. })
         ));
         assert_eq!(upstream.api_key_header().unwrap(), "second", "kept");
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificates here\n").unwrap();
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        for path in [missing, empty, broken] {
+            let err = tls_config(Some(&path)).unwrap_err();
+            assert!(matches!(err, UpstreamConfigError::CaFile { .. }), "{err}");
+            assert!(err.to_string().contains("CA file"), "{err}");
+        }
+        assert!(tls_config(None).is_ok());
     }
 
     #[test]

@@ -83,13 +83,31 @@ fn a_bare_body_on_stdin_is_checked_as_if_wrapped() {
     for args in [&["-"][..], &[][..]] {
         let run = check(args, &body);
         assert_eq!(run.code, 0, "{}", run.stderr);
+        let lines: Vec<&str> = run.stdout.lines().collect();
         assert_eq!(
-            run.stdout,
-            "placeholder /json/params/accounts/0/user credential=a field=username\n\
-             placeholder /json/params/accounts/1/user credential=b\n\
-             2 placeholders, 2 credentials, 0 errors\n"
+            lines[..2],
+            [
+                "placeholder /json/params/accounts/0/user credential=a field=username",
+                "placeholder /json/params/accounts/1/user credential=b",
+            ]
         );
+        assert_eq!(lines[2], "2 placeholders, 2 credentials, 0 errors");
     }
+    // Wrapped, with `meta` beside `json`, the same body is clean.
+    let wrapped = format!(r#"{{"json": {body}, "meta": []}}"#);
+    let run = check(&["-"], &wrapped);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+}
+
+#[test]
+fn a_json_member_that_is_not_an_object_is_an_invalid_body() {
+    let run = check(&["-"], r#"{"json": "x"}"#);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.starts_with("error /json INVALID_BODY "),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -160,4 +178,24 @@ fn unreadable_input_exits_2() {
         .unwrap();
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// The fenced block of `lang` that follows `marker` in the README.
+fn readme_block<'a>(readme: &'a str, marker: &str, lang: &str) -> &'a str {
+    let after = &readme[readme.find(marker).expect("marker in README")..];
+    let fence = format!("```{lang}\n");
+    let start = after.find(&fence).expect("fenced block") + fence.len();
+    let len = after[start..].find("```").expect("closing fence");
+    &after[start..start + len]
+}
+
+#[test]
+fn the_readme_example_is_what_the_binary_prints() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let output = readme_block(&readme, "libretto-sidecar check job.json", "text");
+    let input = readme_block(&readme, "for this `job.json`:", "json");
+    let run = check(&["-"], input);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, output);
 }

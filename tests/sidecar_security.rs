@@ -446,6 +446,7 @@ async fn a_json_answer_too_large_to_check_is_refused() {
         api_key: Secret::new(UPSTREAM_KEY),
         key_file: None,
         metrics: Metrics::new(),
+        ca_file: None,
     })
     .unwrap();
     let answers = Answers {

@@ -41,6 +41,8 @@ pub enum LookupMode {
     /// Never answers in time (sleeps far longer than any test timeout).
     Hang = 3,
     Unauthorized = 4,
+    /// Answers 404 with an HTML page, as a wrong base path behind a web server would.
+    NotFoundPage = 5,
 }
 
 /// A request the fake received.
@@ -165,6 +167,16 @@ impl FakeUpstream {
 
     async fn credentials_get(&self, input: &Value) -> Response<Body> {
         self.state.lookups.fetch_add(1, Ordering::SeqCst);
+        // Read before the delay, so a slowed lookup answers with the value it saw when it
+        // began, as a real one in flight would.
+        let name = input["name"].as_str().unwrap_or_default();
+        let found = self
+            .state
+            .credentials
+            .lock()
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, id, value)| (id.clone(), value.clone()));
         let delay = self.state.lookup_delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -188,16 +200,13 @@ impl FakeUpstream {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
             }
             4 => return envelope_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            5 => {
+                let mut response = Response::new(full("<html>404 Not Found</html>"));
+                *response.status_mut() = StatusCode::NOT_FOUND;
+                return response;
+            }
             _ => {}
         }
-        let name = input["name"].as_str().unwrap_or_default();
-        let found = self
-            .state
-            .credentials
-            .lock()
-            .iter()
-            .find(|(n, _, _)| n == name)
-            .map(|(_, id, value)| (id.clone(), value.clone()));
         match found {
             Some((id, value)) => {
                 json_answer(StatusCode::OK, json!({"json": {"id": id, "value": value}}))
@@ -435,6 +444,8 @@ pub struct Options {
     /// Connection limits of the sidecar's server.
     pub server: ServerOptions,
     pub ops: OpsConfig,
+    /// Extra CA certificates trusted for an https upstream.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -448,6 +459,7 @@ impl Default for Options {
             guard: Guard::default(),
             server: ServerOptions::default(),
             ops: OpsConfig::default(),
+            ca_file: None,
         }
     }
 }
@@ -469,6 +481,7 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
         upstream,
         api_key: Some(Secret::new(options.key)),
         upstream_timeout: options.timeout,
+        upstream_ca_file: options.ca_file.clone(),
         proxy: ProxyConfig {
             max_body: options.max_body,
             resolve_schedules: options.resolve_schedules,
