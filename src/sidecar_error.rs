@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::cache::CacheError;
 use crate::envelope::ApiError;
-use crate::policy::NotAllowed;
+use crate::policy::{NotAllowed, Refusal};
 use crate::rewrite::RewriteError;
 use crate::upstream::UpstreamError;
 
@@ -40,6 +40,9 @@ pub enum SidecarError {
     /// The policy does not let the job's workflow use a credential it names.
     #[error(transparent)]
     NotAllowed(NotAllowed),
+    /// A request a loaded policy cannot check (a rename, a job's `credential_id`).
+    #[error(transparent)]
+    PolicyRefused(#[from] Refusal),
     /// A JSON answer from upstream could not be checked for secrets (too large, encoded or
     /// unreadable), so it is not passed on.
     #[error("upstream answer could not be checked")]
@@ -88,6 +91,7 @@ impl SidecarError {
             }
             Self::Rewrite(err) => err.to_api_error(),
             Self::NotAllowed(err) => err.to_api_error(),
+            Self::PolicyRefused(err) => err.to_api_error(),
             Self::AnswerUnchecked { reason } => ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "UPSTREAM_ERROR",
