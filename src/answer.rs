@@ -215,6 +215,9 @@ pub fn clean(
         });
     };
     let mut cleaned = Cleaned::default();
+    // The pointers of params given back whole: the app's own text, kept out of the scrub (a
+    // scrubbed guess of the app's would tell it the guess is right).
+    let mut restored_whole: Vec<String> = Vec::new();
     if success {
         let output = value.get_mut("json");
         match (echo, output) {
@@ -224,22 +227,41 @@ pub fn clean(
                     cleaned.job_id = Some(job_id.to_owned());
                 }
             }
-            (Echo::JobGet, Some(output)) => cleaned.restored = restore(output, "params", jobs),
+            (Echo::JobGet, Some(output)) => {
+                cleaned.restored = restore(output, "params", jobs, "/json", &mut restored_whole);
+            }
             (Echo::DebugReport, Some(output)) => {
-                cleaned.restored = restore(output, "job_params", jobs);
+                cleaned.restored =
+                    restore(output, "job_params", jobs, "/json", &mut restored_whole);
             }
             (Echo::JobList, Some(output)) => {
                 if let Some(list) = output.get_mut("jobs").and_then(Value::as_array_mut) {
                     cleaned.restored = list
                         .iter_mut()
-                        .map(|job| restore(job, "params", jobs))
+                        .enumerate()
+                        .map(|(index, job)| {
+                            let at = format!("/json/jobs/{index}");
+                            restore(job, "params", jobs, &at, &mut restored_whole)
+                        })
                         .sum();
                 }
             }
             _ => {}
         }
     }
+    let kept: Vec<(String, Value)> = restored_whole
+        .into_iter()
+        .filter_map(|pointer| {
+            let taken = value.pointer_mut(&pointer).map(Value::take)?;
+            Some((pointer, taken))
+        })
+        .collect();
     cleaned.redacted = scrubber.scrub_value(&mut value);
+    for (pointer, params) in kept {
+        if let Some(slot) = value.pointer_mut(&pointer) {
+            *slot = params;
+        }
+    }
     if cleaned.restored > 0 && cleaned.redacted > 0 {
         // The app may be probing the scrubber with text of its own in a job it launched.
         warn!(
@@ -255,8 +277,15 @@ pub fn clean(
     Ok(cleaned)
 }
 
-/// Puts the app's text back into `job[key]` when `job.job_id` is a job launched here.
-fn restore(job: &mut Value, key: &str, jobs: &JobMemory) -> usize {
+/// Puts the app's text back into `job[key]` when `job.job_id` is a job launched here; when the
+/// whole object came back, its pointer (`at` is the job's) joins `whole`.
+fn restore(
+    job: &mut Value,
+    key: &str,
+    jobs: &JobMemory,
+    at: &str,
+    whole: &mut Vec<String>,
+) -> usize {
     let Some(id) = job
         .get("job_id")
         .or_else(|| job.get("id"))
@@ -266,7 +295,13 @@ fn restore(job: &mut Value, key: &str, jobs: &JobMemory) -> usize {
         return 0;
     };
     match job.get_mut(key) {
-        Some(params) => jobs.restore(&id, params),
+        Some(params) => {
+            let restored = jobs.restore_detail(&id, params);
+            if restored.whole {
+                whole.push(format!("{at}/{key}"));
+            }
+            restored.places
+        }
         None => 0,
     }
 }

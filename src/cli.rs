@@ -185,8 +185,12 @@ pub struct ServeArgs {
     pub remember_jobs: u64,
 
     /// A host name clients may use to reach the sidecar besides loopback names and the listen
-    /// address (repeatable); any other `Host` is refused (DNS rebinding).
-    #[arg(long = "allowed-host", env = "LIBRETTO_SIDECAR_ALLOWED_HOSTS", value_delimiter = ',')]
+    /// address (repeatable); any other `Host` is refused (DNS rebinding). Default: none.
+    #[arg(
+        long = "allowed-host",
+        env = "LIBRETTO_SIDECAR_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
     pub allowed_hosts: Vec<String>,
 
     /// How long a client connection may stay open with no request in flight and no byte

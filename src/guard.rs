@@ -78,7 +78,10 @@ impl Guard {
             .get(header::HOST)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned)
-            .or_else(|| uri.authority().map(|authority| authority.as_str().to_owned()));
+            .or_else(|| {
+                uri.authority()
+                    .map(|authority| authority.as_str().to_owned())
+            });
         if let Some(host) = host {
             if !self.host_allowed(&host) {
                 return Err(forbidden(
@@ -330,7 +333,13 @@ mod tests {
         ] {
             assert!(guard.host_allowed(host), "{host}");
         }
-        for host in ["rebind.evil:8787", "evil", "10.0.0.6", "[::2]:1", "localhost.evil"] {
+        for host in [
+            "rebind.evil:8787",
+            "evil",
+            "10.0.0.6",
+            "[::2]:1",
+            "localhost.evil",
+        ] {
             assert!(!guard.host_allowed(host), "{host}");
         }
         let uri: Uri = "/v1/jobs/create".parse().unwrap();
@@ -346,15 +355,28 @@ mod tests {
         for refused in [
             post(&[("content-type", "text/plain")]),
             post(&[]),
-            post(&[("content-type", "application/json"), ("origin", "http://evil")]),
-            post(&[("content-type", "application/json"), ("sec-fetch-site", "cross-site")]),
-            post(&[("content-type", "application/json"), ("host", "rebind.evil:8787")]),
+            post(&[
+                ("content-type", "application/json"),
+                ("origin", "http://evil"),
+            ]),
+            post(&[
+                ("content-type", "application/json"),
+                ("sec-fetch-site", "cross-site"),
+            ]),
+            post(&[
+                ("content-type", "application/json"),
+                ("host", "rebind.evil:8787"),
+            ]),
         ] {
             let refused = refused.unwrap_err();
             assert_eq!(refused.status, StatusCode::FORBIDDEN);
             assert_eq!(refused.code, "FORBIDDEN");
         }
-        assert!(post(&[("content-type", "application/json"), ("sec-fetch-site", "none")]).is_ok());
+        assert!(post(&[
+            ("content-type", "application/json"),
+            ("sec-fetch-site", "none")
+        ])
+        .is_ok());
     }
 
     #[test]

@@ -61,6 +61,13 @@ impl Launched {
     }
 }
 
+/// What a restore did: how many places, and whether the whole `params` came back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Restored {
+    pub places: usize,
+    pub whole: bool,
+}
+
 /// One filled place: a JSON Pointer relative to `params`, and what the app had written there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filled {
@@ -115,8 +122,14 @@ impl JobMemory {
     /// Puts the app's text back into an echo of the job's params: the whole object when it was
     /// kept, else the filled places. Returns how many places (at least 1 for a whole restore).
     pub fn restore(&self, job_id: &str, params: &mut Value) -> usize {
+        self.restore_detail(job_id, params).places
+    }
+
+    /// [`JobMemory::restore`], saying whether the whole object was put back (so that nothing
+    /// in it is upstream's).
+    pub fn restore_detail(&self, job_id: &str, params: &mut Value) -> Restored {
         let Some(launched) = self.jobs.get(job_id) else {
-            return 0;
+            return Restored::default();
         };
         if let Some(sent) = launched
             .params
@@ -124,7 +137,10 @@ impl JobMemory {
             .and_then(|text| serde_json::from_str::<Value>(text).ok())
         {
             *params = sent;
-            return launched.filled.len().max(1);
+            return Restored {
+                places: launched.filled.len().max(1),
+                whole: true,
+            };
         }
         let mut restored = 0;
         for place in launched.filled.iter() {
@@ -133,7 +149,10 @@ impl JobMemory {
                 restored += 1;
             }
         }
-        restored
+        Restored {
+            places: restored,
+            whole: false,
+        }
     }
 }
 
@@ -147,16 +166,19 @@ mod tests {
         let memory = JobMemory::default();
         memory.remember(
             "job-1",
-            Launched::new(vec![
-                Filled {
-                    pointer: "/password".into(),
-                    original: "{{credential:p/password}}".into(),
-                },
-                Filled {
-                    pointer: "/list/0".into(),
-                    original: "Bearer {{credential:api/token}}".into(),
-                },
-            ], None),
+            Launched::new(
+                vec![
+                    Filled {
+                        pointer: "/password".into(),
+                        original: "{{credential:p/password}}".into(),
+                    },
+                    Filled {
+                        pointer: "/list/0".into(),
+                        original: "Bearer {{credential:api/token}}".into(),
+                    },
+                ],
+                None,
+            ),
         );
         let mut params = json!({"password": "hunter22", "list": ["Bearer abc"], "other": 1});
         assert_eq!(memory.restore("job-1", &mut params), 2);

@@ -443,11 +443,10 @@ impl Handler for Proxy {
             let mut stats = RequestStats::default();
             let method = request.method().clone();
             let route = request.uri().path().to_owned();
-            let admitted = self.inner.guard.admit_request(
-                request.method(),
-                request.uri(),
-                request.headers(),
-            );
+            let admitted =
+                self.inner
+                    .guard
+                    .admit_request(request.method(), request.uri(), request.headers());
             let routed = match admitted {
                 Ok(()) => self
                     .route(request, &request_id, &mut stats)

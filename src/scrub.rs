@@ -339,9 +339,14 @@ mod tests {
                 "{form}"
             );
         }
-        let doubly = serde_json::to_string(&serde_json::to_string(&json!({"p": "q\"uote-1"})).unwrap()).unwrap();
+        let doubly =
+            serde_json::to_string(&serde_json::to_string(&json!({"p": "q\"uote-1"})).unwrap())
+                .unwrap();
         let scrubber = Scrubber::new(["q\"uote-1"]);
-        assert!(!scrubber.scrub_str(&doubly).unwrap().contains("uote-1"), "{doubly}");
+        assert!(
+            !scrubber.scrub_str(&doubly).unwrap().contains("uote-1"),
+            "{doubly}"
+        );
     }
 
     #[test]
@@ -350,7 +355,11 @@ mod tests {
         let mut answer = json!({"json": {"message": "ok", "status": "queued",
             "params": {"a": 1, "secret-key": 2, "z": 3}}});
         scrubber.scrub_value(&mut answer);
-        let keys: Vec<&String> = answer["json"]["params"].as_object().unwrap().keys().collect();
+        let keys: Vec<&String> = answer["json"]["params"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
         assert_eq!(keys, ["a", "[redacted]", "z"]);
         let keys: Vec<&String> = answer["json"].as_object().unwrap().keys().collect();
         assert_eq!(keys, ["message", "status", "params"], "structure kept");
@@ -366,13 +375,15 @@ mod tests {
             "message": "queued at 2026-05-17",
             "params": {"job_id": "1f0e7c52-0000-4000-8000-000000000000"}}});
         assert_eq!(scrubber.scrub_value(&mut answer), 2);
-        assert_eq!(answer["json"]["job_id"], "1f0e7c52-0000-4000-8000-000000000000");
+        assert_eq!(
+            answer["json"]["job_id"],
+            "1f0e7c52-0000-4000-8000-000000000000"
+        );
         assert_eq!(answer["json"]["created_at"], "2026-05-17T01:15:26.670Z");
         assert_eq!(answer["json"]["status"], "queued");
         assert_eq!(answer["json"]["message"], "[redacted] at [redacted]-17");
         assert_eq!(
-            answer["json"]["params"]["job_id"],
-            "[redacted]-0000-4000-8000-000000000000",
+            answer["json"]["params"]["job_id"], "[redacted]-0000-4000-8000-000000000000",
             "inside params nothing is taken for generated"
         );
     }
@@ -399,6 +410,9 @@ mod tests {
         assert_eq!(secret_strings(&value), vec!["user", "5", "8443", "k1"]);
         assert_eq!(secret_strings(&json!("plain")), vec!["plain"]);
         let scrubber = Scrubber::new(["123456"]);
-        assert_eq!(scrubber.scrub_str("port 123456").as_deref(), Some("port [redacted]"));
+        assert_eq!(
+            scrubber.scrub_str("port 123456").as_deref(),
+            Some("port [redacted]")
+        );
     }
 }
