@@ -179,8 +179,8 @@ pub struct ServeArgs {
     #[arg(long, env = "LIBRETTO_SIDECAR_MAX_HEADER_BYTES", default_value = "64KiB", value_parser = parse_size)]
     pub max_header_bytes: usize,
 
-    /// Jobs launched through the sidecar whose filled places are remembered (for 6 hours), so
-    /// that their echoes show placeholders; about 1 KiB of memory each at most.
+    /// Jobs launched through the sidecar whose params are remembered (for 6 hours), so that
+    /// their echoes show what the app sent; a job weighs one unit per started KiB.
     #[arg(long, env = "LIBRETTO_SIDECAR_REMEMBER_JOBS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub remember_jobs: u64,
 

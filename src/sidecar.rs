@@ -208,6 +208,7 @@ impl ServeConfig {
                 header_read_timeout: args.header_read_timeout,
                 max_header_bytes: args.max_header_bytes,
                 max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+                idle_timeout: args.idle_timeout,
                 ..ServerOptions::default()
             },
             remember_jobs: args.remember_jobs,

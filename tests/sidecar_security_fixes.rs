@@ -325,3 +325,52 @@ async fn a_secret_equal_to_an_envelope_word_leaves_answers_intact() {
         "{got}"
     );
 }
+
+/// Sends `bytes` on a fresh TCP connection and then stays silent; returns the stream.
+async fn silent_connection(addr: std::net::SocketAddr, bytes: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream
+}
+
+/// Waits until the sidecar closes `stream` (read returns 0 or an error); bounded.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => panic!("the silent connection was not closed"),
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn silent_connections_are_closed_and_free_the_cap() {
+    let (_fake, sidecar) = fake_and_sidecar(Options {
+        server: libretto_sidecar::server::ServerOptions {
+            max_connections: 2,
+            header_read_timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_millis(600),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    // One sends nothing at all; one sends an HTTP/2 preface and an empty SETTINGS frame.
+    let mut nothing = silent_connection(sidecar.addr, b"").await;
+    let mut preface = silent_connection(
+        sidecar.addr,
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+    )
+    .await;
+    let started = std::time::Instant::now();
+    closed_within(&mut nothing, Duration::from_secs(3)).await;
+    closed_within(&mut preface, Duration::from_secs(3)).await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let answer = call(&TestClient::new(&sidecar.url), "jobs/list", json!({})).await;
+    assert_eq!(answer.status, 200, "the cap is free again");
+}
