@@ -64,6 +64,13 @@ impl Guard {
         self.token.check(headers)?;
         self.check_browser(uri, headers)?;
         self.admit(uri.path(), headers)?;
+        if headers.contains_key("x-orpc-batch") || normalize_path(uri.path()).contains("__batch__")
+        {
+            // A batch carries several calls in one body; the checks above see only the first.
+            return Err(forbidden(
+                "Batched calls (x-orpc-batch, __batch__) are refused by the sidecar: send each call on its own",
+            ));
+        }
         if method == Method::POST && !is_json_request(headers) {
             return Err(forbidden(
                 "A POST to the sidecar must have `Content-Type: application/json`",
