@@ -4,10 +4,10 @@
 //! Upstream stores a job's `params` with the real values and echoes them (`jobs/get`,
 //! `jobs/list`, `jobs/debugReport`), and a workflow may print them into its logs. So every JSON
 //! answer (content type `application/json` or `*+json`) is read whole, bounded by
-//! [`ANSWER_LIMIT`], and parsed; for a job this sidecar launched, the places it filled get the
-//! app's placeholder text back; then every string is scrubbed of every secret value the sidecar
-//! knows; and only if something changed is the answer serialized again, with a fresh
-//! `Content-Length`. A JSON answer that cannot be checked (larger than the limit, compressed,
+//! [`ANSWER_LIMIT`], and parsed; for a job this sidecar launched, the `params` get the app's own
+//! text back; then every string is scrubbed of every secret value the sidecar knows; and the
+//! checked value is serialized again, with a fresh `Content-Length` (never the original bytes,
+//! which may hold what the parser dropped, such as a duplicate key). A JSON answer that cannot be checked (larger than the limit, compressed,
 //! unreadable) is refused with 502 rather than passed on unchecked. Other answers are streamed
 //! through untouched.
 //!
@@ -22,10 +22,11 @@ use http::{header, HeaderValue, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
+use tracing::warn;
 
 use crate::body::{full, Body};
 use crate::guard::normalize_path;
-use crate::job_memory::{Filled, JobMemory};
+use crate::job_memory::{JobMemory, Launched};
 use crate::known_secrets::KnownSecrets;
 use crate::proxy::strip_hop_by_hop;
 use crate::scrub::Scrubber;
@@ -41,8 +42,8 @@ pub const ANSWER_LIMIT: usize = 16 << 20;
 pub enum Echo {
     /// No job echo is expected (still scrubbed).
     None,
-    /// The answer to a `jobs/create` whose placeholders were filled: remember them.
-    JobCreated(Vec<Filled>),
+    /// The answer to a `jobs/create` launched here: remember what the app sent.
+    JobCreated(Launched),
     /// `jobs/get`: `json.params`.
     JobGet,
     /// `jobs/list`: `json.jobs[].params`.
@@ -108,7 +109,8 @@ impl Default for Answers {
 /// The result of cleaning one JSON body.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Cleaned {
-    /// The new body, or `None` when nothing changed.
+    /// The body to send instead of the original (always, once the answer parsed), or `None`
+    /// when the original may be sent (empty, or text without a secret).
     pub body: Option<Bytes>,
     pub job_id: Option<String>,
     pub restored: usize,
@@ -213,6 +215,9 @@ pub fn clean(
         });
     };
     let mut cleaned = Cleaned::default();
+    // The pointers of params given back whole: the app's own text, kept out of the scrub (a
+    // scrubbed guess of the app's would tell it the guess is right).
+    let mut restored_whole: Vec<String> = Vec::new();
     if success {
         let output = value.get_mut("json");
         match (echo, output) {
@@ -222,31 +227,65 @@ pub fn clean(
                     cleaned.job_id = Some(job_id.to_owned());
                 }
             }
-            (Echo::JobGet, Some(output)) => cleaned.restored = restore(output, "params", jobs),
+            (Echo::JobGet, Some(output)) => {
+                cleaned.restored = restore(output, "params", jobs, "/json", &mut restored_whole);
+            }
             (Echo::DebugReport, Some(output)) => {
-                cleaned.restored = restore(output, "job_params", jobs);
+                cleaned.restored =
+                    restore(output, "job_params", jobs, "/json", &mut restored_whole);
             }
             (Echo::JobList, Some(output)) => {
                 if let Some(list) = output.get_mut("jobs").and_then(Value::as_array_mut) {
                     cleaned.restored = list
                         .iter_mut()
-                        .map(|job| restore(job, "params", jobs))
+                        .enumerate()
+                        .map(|(index, job)| {
+                            let at = format!("/json/jobs/{index}");
+                            restore(job, "params", jobs, &at, &mut restored_whole)
+                        })
                         .sum();
                 }
             }
             _ => {}
         }
     }
+    let kept: Vec<(String, Value)> = restored_whole
+        .into_iter()
+        .filter_map(|pointer| {
+            let taken = value.pointer_mut(&pointer).map(Value::take)?;
+            Some((pointer, taken))
+        })
+        .collect();
     cleaned.redacted = scrubber.scrub_value(&mut value);
-    if cleaned.restored > 0 || cleaned.redacted > 0 {
-        let text = serde_json::to_vec(&value).map_err(|_| SidecarError::Serialize)?;
-        cleaned.body = Some(Bytes::from(text));
+    for (pointer, params) in kept {
+        if let Some(slot) = value.pointer_mut(&pointer) {
+            *slot = params;
+        }
     }
+    if cleaned.restored > 0 && cleaned.redacted > 0 {
+        // The app may be probing the scrubber with text of its own in a job it launched.
+        warn!(
+            target: "audit",
+            strings = cleaned.redacted,
+            "Secret values redacted from an answer about a job launched through the sidecar"
+        );
+    }
+    // Always the re-serialized value: the parsed value is what was checked, and the original
+    // bytes may hold more (a duplicate key's first value is dropped by the parser, unchecked).
+    let text = serde_json::to_vec(&value).map_err(|_| SidecarError::Serialize)?;
+    cleaned.body = Some(Bytes::from(text));
     Ok(cleaned)
 }
 
-/// Puts the app's text back into `job[key]` when `job.job_id` is a job launched here.
-fn restore(job: &mut Value, key: &str, jobs: &JobMemory) -> usize {
+/// Puts the app's text back into `job[key]` when `job.job_id` is a job launched here; when the
+/// whole object came back, its pointer (`at` is the job's) joins `whole`.
+fn restore(
+    job: &mut Value,
+    key: &str,
+    jobs: &JobMemory,
+    at: &str,
+    whole: &mut Vec<String>,
+) -> usize {
     let Some(id) = job
         .get("job_id")
         .or_else(|| job.get("id"))
@@ -256,7 +295,13 @@ fn restore(job: &mut Value, key: &str, jobs: &JobMemory) -> usize {
         return 0;
     };
     match job.get_mut(key) {
-        Some(params) => jobs.restore(&id, params),
+        Some(params) => {
+            let restored = jobs.restore_detail(&id, params);
+            if restored.whole {
+                whole.push(format!("{at}/{key}"));
+            }
+            restored.places
+        }
         None => 0,
     }
 }
@@ -266,11 +311,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn filled() -> Vec<Filled> {
-        vec![Filled {
-            pointer: "/password".into(),
-            original: "{{credential:portal/password}}".into(),
-        }]
+    fn filled() -> Launched {
+        Launched::new(
+            vec![crate::job_memory::Filled {
+                pointer: "/password".into(),
+                original: "{{credential:portal/password}}".into(),
+            }],
+            None,
+        )
     }
 
     fn text(cleaned: &Cleaned) -> Value {
@@ -284,7 +332,7 @@ mod tests {
         let created = br#"{"json":{"success":true,"job_id":"j1"}}"#;
         let cleaned = clean(created, &Echo::JobCreated(filled()), true, &jobs, &scrubber).unwrap();
         assert_eq!(cleaned.job_id.as_deref(), Some("j1"));
-        assert_eq!(cleaned.body, None, "nothing changed, bytes kept");
+        assert_eq!(text(&cleaned)["json"]["job_id"], "j1");
 
         let got = json!({"json": {"job_id": "j1", "params": {"password": "hunter22", "n": 1.50}}});
         let cleaned = clean(
@@ -334,6 +382,16 @@ mod tests {
         let failed = br#"{"json":{"defined":false,"message":"bad hunter22"}}"#;
         let cleaned = clean(failed, &Echo::JobGet, false, &jobs, &scrubber).unwrap();
         assert_eq!(text(&cleaned)["json"]["message"], "bad [redacted]");
+    }
+
+    #[test]
+    fn a_duplicate_key_cannot_hide_a_secret() {
+        let jobs = JobMemory::default();
+        let scrubber = Scrubber::new(["hunter22"]);
+        let answer = br#"{"json":{"a":"hunter22","a":"x"}}"#;
+        let cleaned = clean(answer, &Echo::None, true, &jobs, &scrubber).unwrap();
+        let body = cleaned.body.expect("the checked value is sent");
+        assert!(!String::from_utf8_lossy(&body).contains("hunter22"));
     }
 
     #[test]

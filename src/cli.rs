@@ -190,10 +190,24 @@ pub struct ServeArgs {
     #[arg(long, env = "LIBRETTO_SIDECAR_MAX_HEADER_BYTES", default_value = "64KiB", value_parser = parse_size)]
     pub max_header_bytes: usize,
 
-    /// Jobs launched through the sidecar whose filled places are remembered (for 6 hours), so
-    /// that their echoes show placeholders; about 1 KiB of memory each at most.
+    /// Jobs launched through the sidecar whose params are remembered (for 6 hours), so that
+    /// their echoes show what the app sent; a job weighs one unit per started KiB.
     #[arg(long, env = "LIBRETTO_SIDECAR_REMEMBER_JOBS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub remember_jobs: u64,
+
+    /// A host name clients may use to reach the sidecar besides loopback names and the listen
+    /// address (repeatable); any other `Host` is refused (DNS rebinding). Default: none.
+    #[arg(
+        long = "allowed-host",
+        env = "LIBRETTO_SIDECAR_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// How long a client connection may stay open with no request in flight and no byte
+    /// received; also the time a new connection has to send its first byte.
+    #[arg(long, env = "LIBRETTO_SIDECAR_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
 
     // Operations: admin listener, warm-up, shutdown and outage behaviour.
     /// Address of the admin listener (GET /healthz, /readyz, /metrics); no secrets there.

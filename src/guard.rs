@@ -1,24 +1,34 @@
 //! The checks every request to the sidecar passes before anything else happens.
 //!
-//! In order: the client token (401 when one is configured and not presented), a relaying
-//! proxy's headers (403 unless `--allow-forwarded`), and a read of a credential's value
+//! In order: the client token (401 when one is configured and not presented), the browser
+//! checks (403), a relaying proxy's headers (403 unless `--allow-forwarded`), a read of a
+//! credential's value
 //! (`credentials/get`, 403 `CREDENTIAL_READ_FORBIDDEN` unless `--allow-credential-reads`): an
 //! app behind the sidecar launches jobs with credentials but cannot read them back. The other
 //! credential routes pass: an app may store a user's credentials, and `list` has no values.
 //! The guard also carries the optional credential policy that job bodies are checked against.
 //!
+//! The browser checks stop a web page the user visits from driving the sidecar (a cross-site
+//! "simple" POST, or DNS rebinding, where `evil.example` resolves to 127.0.0.1): the `Host` must
+//! be a loopback name or address, the listen address, or a name given with `--allowed-host`; a
+//! request carrying `Origin`, or `Sec-Fetch-Site` other than `none` and `same-origin`, comes from
+//! a browser page and is refused; and a POST must say `Content-Type: application/json`, which a
+//! page cannot send cross-site without a preflight the sidecar never answers. Apps are not
+//! browsers: server-side HTTP clients send none of those headers.
+//!
 //! The read check compares a normalized path (percent-decoded, dot segments and empty
 //! segments removed, case folded), so `//v1/credentials/./GET` cannot slip past a check that
 //! an upstream's router would not make.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use http::{HeaderMap, StatusCode};
+use http::{header, HeaderMap, Method, StatusCode, Uri};
 use serde_json::json;
 
 use crate::access::{check_forwarded, ClientToken, TOKEN_HEADER};
 use crate::envelope::ApiError;
-use crate::policy::Policy;
+use crate::policy::{Policy, Refusal};
 
 /// The request checks and the policy. Cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +37,9 @@ pub struct Guard {
     pub allow_forwarded: bool,
     pub allow_credential_reads: bool,
     pub policy: Option<Arc<Policy>>,
+    /// Host names (lower case, without port) accepted besides loopback ones: the listen
+    /// address and every `--allowed-host`.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Guard {
@@ -40,8 +53,103 @@ impl Guard {
         Ok(())
     }
 
+    /// Every check on a request: [`Guard::admit`] with the browser checks and the content
+    /// type of a POST.
+    pub fn admit_request(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<(), ApiError> {
+        self.token.check(headers)?;
+        self.check_browser(uri, headers)?;
+        self.admit(uri.path(), headers)?;
+        if headers.contains_key("x-orpc-batch") || normalize_path(uri.path()).contains("__batch__")
+        {
+            // A batch carries several calls in one body; the checks above see only the first.
+            return Err(forbidden(
+                "Batched calls (x-orpc-batch, __batch__) are refused by the sidecar: send each call on its own",
+            ));
+        }
+        if method == Method::POST && !is_json_request(headers) {
+            return Err(forbidden(
+                "A POST to the sidecar must have `Content-Type: application/json`",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a request that a browser page sent, or that names a host other than this one.
+    pub fn check_browser(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), ApiError> {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| {
+                uri.authority()
+                    .map(|authority| authority.as_str().to_owned())
+            });
+        if let Some(host) = host {
+            if !self.host_allowed(&host) {
+                return Err(forbidden(
+                    "The Host header names neither a loopback address nor the sidecar's listen \
+                     address (start the sidecar with --allowed-host NAME to accept another name)",
+                ));
+            }
+        }
+        if headers.contains_key(header::ORIGIN) {
+            return Err(forbidden(
+                "Requests from browser pages (with an Origin header) are refused",
+            ));
+        }
+        let fetch_site = headers
+            .get("sec-fetch-site")
+            .map(|value| value.as_bytes().to_ascii_lowercase());
+        if let Some(site) = fetch_site {
+            if site != b"none" && site != b"same-origin" {
+                return Err(forbidden(
+                    "Requests from browser pages (Sec-Fetch-Site) are refused",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `host` (as in the `Host` header, maybe with a port) is loopback or allowed.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let name = host_name(host).to_ascii_lowercase();
+        if name == "localhost" || name.ends_with(".localhost") {
+            return true;
+        }
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            if ip.is_loopback() {
+                return true;
+            }
+        }
+        self.allowed_hosts.iter().any(|allowed| {
+            let allowed = host_name(allowed).to_ascii_lowercase();
+            allowed == name
+        })
+    }
+
     pub fn policy(&self) -> Option<&Policy> {
         self.policy.as_deref()
+    }
+
+    /// With a policy loaded, refuses a credential write that renames (`credentials/update`
+    /// with a `name`): it could move a value to a name the policy allows elsewhere.
+    pub fn check_credential_write(&self, path: &str, body: &[u8]) -> Result<(), Refusal> {
+        if self.policy.is_none() || normalize_path(path) != "/v1/credentials/update" {
+            return Ok(());
+        }
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(body) => match body.get("json") {
+                Some(input) => Refusal::check_update(input),
+                None => Ok(()),
+            },
+            // Unreadable: the upstream refuses it, and renames nothing.
+            Err(_) => Ok(()),
+        }
     }
 }
 
@@ -50,6 +158,34 @@ impl Guard {
 pub fn strip_request_headers(headers: &mut HeaderMap) {
     headers.remove(TOKEN_HEADER);
     headers.remove(http::header::ACCEPT_ENCODING);
+}
+
+/// The host part of a `Host` value: without the port, and without the brackets of an IPv6
+/// address.
+fn host_name(host: &str) -> &str {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    match host.rsplit_once(':') {
+        // A single colon: name and port. More: a bare IPv6 address.
+        Some((name, _)) if !name.contains(':') => name,
+        _ => host,
+    }
+}
+
+/// Whether the request's content type is `application/json` (parameters allowed).
+fn is_json_request(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// A 403 `FORBIDDEN` refusal (`defined: false`, like the relay check).
+fn forbidden(message: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
 }
 
 /// The answer to a refused `credentials/get`.
@@ -185,6 +321,69 @@ mod tests {
             .admit("/v1/credentials/get", &headers)
             .unwrap_err();
         assert_eq!(refused.code, "FORBIDDEN");
+    }
+
+    #[test]
+    fn browsers_and_foreign_hosts_are_refused() {
+        let guard = Guard {
+            allowed_hosts: vec!["sidecar.internal".into(), "10.0.0.5".into()],
+            ..Guard::default()
+        };
+        for host in [
+            "localhost",
+            "127.0.0.1:8787",
+            "127.1.2.3",
+            "[::1]:8787",
+            "LOCALHOST:1",
+            "sidecar.internal:8787",
+            "10.0.0.5:80",
+        ] {
+            assert!(guard.host_allowed(host), "{host}");
+        }
+        for host in [
+            "rebind.evil:8787",
+            "evil",
+            "10.0.0.6",
+            "[::2]:1",
+            "localhost.evil",
+        ] {
+            assert!(!guard.host_allowed(host), "{host}");
+        }
+        let uri: Uri = "/v1/jobs/create".parse().unwrap();
+        let post = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            headers.insert("host", HeaderValue::from_static("127.0.0.1:8787"));
+            for (name, value) in pairs {
+                headers.insert(*name, HeaderValue::from_static(value));
+            }
+            guard.admit_request(&Method::POST, &uri, &headers)
+        };
+        assert!(post(&[("content-type", "application/json; charset=utf-8")]).is_ok());
+        for refused in [
+            post(&[("content-type", "text/plain")]),
+            post(&[]),
+            post(&[
+                ("content-type", "application/json"),
+                ("origin", "http://evil"),
+            ]),
+            post(&[
+                ("content-type", "application/json"),
+                ("sec-fetch-site", "cross-site"),
+            ]),
+            post(&[
+                ("content-type", "application/json"),
+                ("host", "rebind.evil:8787"),
+            ]),
+        ] {
+            let refused = refused.unwrap_err();
+            assert_eq!(refused.status, StatusCode::FORBIDDEN);
+            assert_eq!(refused.code, "FORBIDDEN");
+        }
+        assert!(post(&[
+            ("content-type", "application/json"),
+            ("sec-fetch-site", "none")
+        ])
+        .is_ok());
     }
 
     #[test]

@@ -1,13 +1,17 @@
-//! What the sidecar filled into each job it launched, so echoes can be put back.
+//! What the app sent in each job it launched through the sidecar, so echoes can be put back.
 //!
 //! Upstream stores a job's `params` with the real values and echoes them in `jobs/get`
-//! (`params`) and `jobs/debugReport` (`job_params`). For every job launched through the sidecar
-//! this memory keeps, per job id, the places in `params` that were filled and the text the app
-//! sent there (the placeholder). Answers about that job get the app's text back, so the app sees
-//! exactly what it sent and never the secret.
+//! (`params`), `jobs/list` and `jobs/debugReport` (`job_params`). For every job launched through
+//! the sidecar this memory keeps, per job id, the whole `params` object the app sent (up to
+//! [`MAX_PARAMS_BYTES`] of JSON), and the places in it that were filled with the text the app
+//! had there (the placeholder). An echo of that job gets the app's `params` back whole, so the
+//! app sees exactly what it sent: never a secret, and never a scrubbed guess (restoring only the
+//! filled places and scrubbing the rest would tell the app which of its own strings equals a
+//! secret). Larger params fall back to restoring the filled places alone.
 //!
-//! Memory is bounded by entry count and by age; the age default outlives the longest job
-//! timeout upstream allows (one hour) with a wide margin for queueing.
+//! Memory is bounded by weight and by age: each job weighs one unit per started KiB it holds,
+//! and the capacity is in those units. The age default outlives the longest job timeout
+//! upstream allows (one hour) with a wide margin for queueing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +25,49 @@ pub const DEFAULT_CAPACITY: u64 = 100_000;
 /// How long a job is remembered by default.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(6 * 60 * 60);
 
+/// The most `params` JSON kept per job for a whole restore.
+pub const MAX_PARAMS_BYTES: usize = 64 << 10;
+
+/// What is remembered of one launched job: its filled places and, when small enough, the
+/// `params` the app sent, as compact JSON text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Launched {
+    pub filled: Vec<Filled>,
+    pub params: Option<String>,
+}
+
+impl Launched {
+    /// What to remember of a job whose body had `params` (before any filling).
+    pub fn new(filled: Vec<Filled>, params: Option<&Value>) -> Self {
+        let params = params
+            .and_then(|params| serde_json::to_string(params).ok())
+            .filter(|text| text.len() <= MAX_PARAMS_BYTES);
+        Self { filled, params }
+    }
+
+    /// Whether there is nothing to restore.
+    pub fn is_empty(&self) -> bool {
+        self.filled.is_empty() && self.params.is_none()
+    }
+
+    fn weight(&self) -> u32 {
+        let bytes = self.params.as_ref().map_or(0, String::len)
+            + self
+                .filled
+                .iter()
+                .map(|place| place.pointer.len() + place.original.len())
+                .sum::<usize>();
+        u32::try_from(1 + bytes / 1024).unwrap_or(u32::MAX)
+    }
+}
+
+/// What a restore did: how many places, and whether the whole `params` came back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Restored {
+    pub places: usize,
+    pub whole: bool,
+}
+
 /// One filled place: a JSON Pointer relative to `params`, and what the app had written there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filled {
@@ -28,10 +75,10 @@ pub struct Filled {
     pub original: String,
 }
 
-/// Filled places per job id. Cheap to clone.
+/// What was launched, per job id. Cheap to clone.
 #[derive(Clone)]
 pub struct JobMemory {
-    jobs: Cache<String, Arc<Vec<Filled>>>,
+    jobs: Cache<String, Arc<Launched>>,
 }
 
 impl std::fmt::Debug for JobMemory {
@@ -49,35 +96,63 @@ impl Default for JobMemory {
 }
 
 impl JobMemory {
+    /// A memory of `capacity` units (a job weighs one per started KiB) kept for `ttl`.
     pub fn new(capacity: u64, ttl: Duration) -> Self {
         Self {
             jobs: Cache::builder()
                 .max_capacity(capacity)
+                .weigher(|_, launched: &Arc<Launched>| launched.weight())
                 .time_to_live(ttl)
                 .build(),
         }
     }
 
-    /// Remembers what was filled into a job.
-    pub fn remember(&self, job_id: &str, filled: Vec<Filled>) {
-        if !filled.is_empty() {
-            self.jobs.insert(job_id.to_owned(), Arc::new(filled));
+    /// Remembers what the app sent in a job.
+    pub fn remember(&self, job_id: &str, launched: Launched) {
+        if !launched.is_empty() {
+            self.jobs.insert(job_id.to_owned(), Arc::new(launched));
         }
     }
 
-    /// Puts the app's text back into an echo of the job's params; returns how many places.
+    /// Whether the job was launched through the sidecar (and is still remembered).
+    pub fn knows(&self, job_id: &str) -> bool {
+        self.jobs.contains_key(job_id)
+    }
+
+    /// Puts the app's text back into an echo of the job's params: the whole object when it was
+    /// kept, else the filled places. Returns how many places (at least 1 for a whole restore).
     pub fn restore(&self, job_id: &str, params: &mut Value) -> usize {
-        let Some(filled) = self.jobs.get(job_id) else {
-            return 0;
+        self.restore_detail(job_id, params).places
+    }
+
+    /// [`JobMemory::restore`], saying whether the whole object was put back (so that nothing
+    /// in it is upstream's).
+    pub fn restore_detail(&self, job_id: &str, params: &mut Value) -> Restored {
+        let Some(launched) = self.jobs.get(job_id) else {
+            return Restored::default();
         };
+        if let Some(sent) = launched
+            .params
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        {
+            *params = sent;
+            return Restored {
+                places: launched.filled.len().max(1),
+                whole: true,
+            };
+        }
         let mut restored = 0;
-        for place in filled.iter() {
+        for place in launched.filled.iter() {
             if let Some(slot) = params.pointer_mut(&place.pointer) {
                 *slot = Value::String(place.original.clone());
                 restored += 1;
             }
         }
-        restored
+        Restored {
+            places: restored,
+            whole: false,
+        }
     }
 }
 
@@ -91,16 +166,19 @@ mod tests {
         let memory = JobMemory::default();
         memory.remember(
             "job-1",
-            vec![
-                Filled {
-                    pointer: "/password".into(),
-                    original: "{{credential:p/password}}".into(),
-                },
-                Filled {
-                    pointer: "/list/0".into(),
-                    original: "Bearer {{credential:api/token}}".into(),
-                },
-            ],
+            Launched::new(
+                vec![
+                    Filled {
+                        pointer: "/password".into(),
+                        original: "{{credential:p/password}}".into(),
+                    },
+                    Filled {
+                        pointer: "/list/0".into(),
+                        original: "Bearer {{credential:api/token}}".into(),
+                    },
+                ],
+                None,
+            ),
         );
         let mut params = json!({"password": "hunter22", "list": ["Bearer abc"], "other": 1});
         assert_eq!(memory.restore("job-1", &mut params), 2);
@@ -110,5 +188,23 @@ mod tests {
         );
         let mut unknown = json!({"password": "x"});
         assert_eq!(memory.restore("job-2", &mut unknown), 0);
+    }
+
+    #[test]
+    fn the_whole_params_come_back_when_kept() {
+        let memory = JobMemory::default();
+        let sent = json!({"guesses": "alice demo-user root", "p": "{{credential:p/password}}"});
+        let filled = vec![Filled {
+            pointer: "/p".into(),
+            original: "{{credential:p/password}}".into(),
+        }];
+        memory.remember("job-1", Launched::new(filled, Some(&sent)));
+        let mut echo = json!({"guesses": "alice [redacted] root", "p": "hunter22", "extra": 1});
+        assert_eq!(memory.restore("job-1", &mut echo), 1);
+        assert_eq!(echo, sent);
+        memory.remember("job-2", Launched::new(Vec::new(), Some(&json!({"a": "b"}))));
+        assert!(memory.knows("job-2"));
+        let big = json!({"pad": "x".repeat(MAX_PARAMS_BYTES)});
+        assert!(Launched::new(Vec::new(), Some(&big)).is_empty());
     }
 }

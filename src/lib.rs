@@ -15,6 +15,7 @@ pub mod cache;
 pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod conn_limits;
 pub mod envelope;
 pub mod guard;
 pub mod hardening;

@@ -19,6 +19,12 @@
 //! The same in JSON: `{"rules": [{"workflows": ["portal-*"], "credentials": ["portal-*"]}]}`.
 //! Globs: `*` any run of characters, `?` one character, `[abc]` a class; matching is whole-name
 //! and case-sensitive. Unknown keys are rejected so a typo cannot silently widen the policy.
+//!
+//! A policy checks names, so while one is loaded nothing may move a value to another name or
+//! name a credential in a way the policy cannot check ([`Refusal`]): renames through
+//! `credentials/update` are refused, so are a job's `credential_id` field, and (with
+//! `--resolve-schedules`) a schedule update that changes the workflow of params resolved
+//! earlier without supplying new params.
 
 use std::path::Path;
 
@@ -101,6 +107,76 @@ impl NotAllowed {
         )
         .defined()
         .with_data(json!({ "path": self.path, "credential": self.credential, "workflow": self.workflow }))
+    }
+}
+
+/// A request a loaded policy cannot check, refused whatever the rules say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// `credentials/update` with a `name`: a rename would carry one credential's value under
+    /// a name the policy allows elsewhere.
+    #[error("credential renames are refused while a policy is loaded")]
+    Rename,
+    /// `jobs/create` with `credential_id`: an id cannot be checked against the rules' names.
+    #[error("a job's credential_id is refused while a policy is loaded")]
+    CredentialId,
+    /// `schedules/update` that changes `workflow` without new `params`: the stored params may
+    /// hold values resolved for the old workflow.
+    #[error("a schedule's workflow may not change without new params while a policy is loaded")]
+    ScheduleWorkflow,
+}
+
+impl Refusal {
+    pub fn to_api_error(&self) -> ApiError {
+        let (field, message) = match self {
+            Self::Rename => (
+                "name",
+                "Renaming a credential through the sidecar is refused while a credential policy \
+                 is loaded (it would move a value to a name the policy allows elsewhere); rename \
+                 it with the upstream directly",
+            ),
+            Self::CredentialId => (
+                "credential_id",
+                "A job's `credential_id` is refused while a credential policy is loaded: the \
+                 policy checks names; use {{credential:NAME/FIELD}} placeholders instead",
+            ),
+            Self::ScheduleWorkflow => (
+                "workflow",
+                "Changing a schedule's workflow without sending its params again is refused \
+                 while a credential policy is loaded: the stored params may hold values resolved \
+                 for the old workflow; send `params` with placeholders in the same update",
+            ),
+        };
+        ApiError::new(StatusCode::FORBIDDEN, "POLICY_REFUSED", message)
+            .defined()
+            .with_data(json!({ "field": field }))
+    }
+
+    /// Whether a `credentials/update` input (the envelope's `json`) renames.
+    pub fn check_update(input: &serde_json::Value) -> Result<(), Self> {
+        match input.get("name") {
+            Some(name) if !name.is_null() => Err(Self::Rename),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks a `jobs/create` (`schedule: false`) or `schedules/*` body under a policy.
+    pub fn check_body(body: &serde_json::Value, schedule: bool) -> Result<(), Self> {
+        let field = |name: &str| {
+            body.pointer(&format!("/json/{name}"))
+                .filter(|value| !value.is_null())
+        };
+        if !schedule && field("credential_id").is_some() {
+            return Err(Self::CredentialId);
+        }
+        if schedule
+            && field("id").is_some()
+            && field("workflow").is_some()
+            && field("params").is_none()
+        {
+            return Err(Self::ScheduleWorkflow);
+        }
+        Ok(())
     }
 }
 
@@ -242,6 +318,29 @@ credentials = ["api*"]
         let api = denied.to_api_error();
         assert_eq!(api.status, StatusCode::FORBIDDEN);
         assert_eq!(api.code, "CREDENTIAL_NOT_ALLOWED");
+        assert!(api.defined);
+    }
+
+    #[test]
+    fn what_a_policy_cannot_check_is_refused() {
+        use serde_json::json;
+        assert_eq!(
+            Refusal::check_update(&json!({"id": "c1", "name": "api"})),
+            Err(Refusal::Rename)
+        );
+        assert!(Refusal::check_update(&json!({"id": "c1", "credentials": {"p": "x"}})).is_ok());
+        let job = json!({"json": {"workflow": "w", "credential_id": "c1"}});
+        assert_eq!(Refusal::check_body(&job, false), Err(Refusal::CredentialId));
+        let update = json!({"json": {"id": "s1", "workflow": "exfil"}});
+        assert_eq!(
+            Refusal::check_body(&update, true),
+            Err(Refusal::ScheduleWorkflow)
+        );
+        let with_params = json!({"json": {"id": "s1", "workflow": "w", "params": {}}});
+        assert!(Refusal::check_body(&with_params, true).is_ok());
+        let api = Refusal::Rename.to_api_error();
+        assert_eq!(api.status, StatusCode::FORBIDDEN);
+        assert_eq!(api.code, "POLICY_REFUSED");
         assert!(api.defined);
     }
 

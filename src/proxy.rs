@@ -345,6 +345,9 @@ impl Proxy {
             }
             Route::CredentialWrite(write) => {
                 let bytes = self.read_body(body).await?;
+                self.inner
+                    .guard
+                    .check_credential_write(parts.uri.path(), &bytes)?;
                 let input = serde_json::from_slice::<Value>(&bytes)
                     .ok()
                     .and_then(|mut body| body.get_mut("json").map(Value::take));
@@ -509,10 +512,10 @@ impl Handler for Proxy {
             let mut stats = RequestStats::default();
             let method = request.method().clone();
             let route = request.uri().path().to_owned();
-            let admitted = self
-                .inner
-                .guard
-                .admit(request.uri().path(), request.headers());
+            let admitted =
+                self.inner
+                    .guard
+                    .admit_request(request.method(), request.uri(), request.headers());
             let routed = match admitted {
                 Ok(()) => self
                     .route(request, &request_id, &mut stats)

@@ -9,7 +9,9 @@
 //!
 //! With a policy, the workflow and the credentials the scan found are checked before anything
 //! is fetched, so a refused job costs no lookup. Every opened value is taught to the known
-//! secrets (for scrubbing answers), and the resolution reports what it filled where (for
+//! secrets (for scrubbing answers; every cache fill is learned too, through
+//! [`fetch_and_learn`], so a prefetched value is scrubbed before any job uses it), and the
+//! resolution reports what it filled where (for
 //! putting placeholders back into echoes, and for the audit log) without holding any value.
 
 use std::collections::HashMap;
@@ -21,13 +23,13 @@ use serde_json::Value;
 use tracing::debug;
 
 use crate::cache::{CachedCredential, CredentialCache, Lookup};
-use crate::job_memory::Filled;
+use crate::job_memory::{Filled, Launched};
 use crate::known_secrets::KnownSecrets;
 use crate::placeholder::may_contain_placeholder;
-use crate::policy::Policy;
+use crate::policy::{Policy, Refusal};
 use crate::rewrite::{apply, is_enveloped, parse_body, plan, scan, RewriteError, Scope};
 use crate::sidecar_error::SidecarError;
-use crate::upstream::Upstream;
+use crate::upstream::{FetchedCredential, Upstream, UpstreamError};
 
 /// Which kind of body is being resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +60,9 @@ pub struct Resolution {
     pub workflow: Option<String>,
     /// Every placeholder resolved, in document order.
     pub uses: Vec<Use>,
-    /// Every string filled, with the text the app sent there, pointers relative to `params`.
-    pub filled: Vec<Filled>,
+    /// What the app sent in a job: every string filled, with the text the app had there
+    /// (pointers relative to `params`), and its whole `params`.
+    pub filled: Launched,
     pub cache_hits: usize,
     pub cache_misses: usize,
     /// Whether any credential used was served past its expiry (`--stale-if-error`).
@@ -96,8 +99,11 @@ pub async fn resolve(
     request_id: &HeaderValue,
     checks: Checks<'_>,
 ) -> Result<Resolution, SidecarError> {
+    if checks.policy.is_some() {
+        check_under_policy(&bytes, target)?;
+    }
     if !may_contain_placeholder(&bytes) {
-        return Ok(Resolution::unchanged(bytes));
+        return Ok(unchanged(bytes, target));
     }
     let mut body = parse_body(&bytes)?;
     let scope = match target {
@@ -115,7 +121,7 @@ pub async fn resolve(
         scanned => scanned?,
     };
     if scan.is_empty() {
-        return Ok(Resolution::unchanged(bytes));
+        return Ok(unchanged(bytes, target));
     }
     let workflow = body
         .pointer("/json/workflow")
@@ -136,7 +142,7 @@ pub async fn resolve(
         placeholders = scan.placeholder_count(),
         "Resolving placeholders"
     );
-    let fetched = fetch_all(&names, cache, upstream, request_id).await?;
+    let fetched = fetch_all(&names, cache, upstream, request_id, checks.known).await?;
     let stale = fetched.found.values().any(CachedCredential::is_stale);
     let mut opened: HashMap<&str, Value> = HashMap::with_capacity(fetched.found.len());
     for (name, credential) in &fetched.found {
@@ -156,7 +162,10 @@ pub async fn resolve(
             field: placeholder.pointer.clone(),
         })
         .collect();
-    let filled = filled_places(&body, &scan);
+    let filled = match target {
+        Target::Job => Launched::new(filled_places(&body, &scan), body.pointer(PARAMS_POINTER)),
+        _ => Launched::default(),
+    };
     apply(&mut body, &patch)?;
     drop(patch);
     let rewritten = serde_json::to_vec(&body).map_err(|_| SidecarError::Serialize)?;
@@ -175,6 +184,57 @@ pub async fn resolve(
         cache_misses: fetched.misses,
         stale,
     })
+}
+
+/// A body forwarded as it came; for a job, what the app sent is remembered for its echoes.
+fn unchanged(bytes: Bytes, target: Target) -> Resolution {
+    let filled = match target {
+        Target::Job => {
+            let body = serde_json::from_slice::<Value>(&bytes).ok();
+            Launched::new(
+                Vec::new(),
+                body.as_ref().and_then(|body| body.pointer(PARAMS_POINTER)),
+            )
+        }
+        _ => Launched::default(),
+    };
+    Resolution {
+        filled,
+        ..Resolution::unchanged(bytes)
+    }
+}
+
+/// What a loaded policy refuses whatever its rules: a job's `credential_id`, and a schedule
+/// update that changes the workflow of params resolved earlier. A body that does not parse is
+/// left to the usual checks.
+fn check_under_policy(bytes: &[u8], target: Target) -> Result<(), SidecarError> {
+    let schedule = match target {
+        Target::Job => false,
+        Target::ScheduleResolved => true,
+        Target::ScheduleRefused => return Ok(()),
+    };
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(body) => Ok(Refusal::check_body(&body, schedule)?),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Fetches one credential from upstream and teaches its value to the known secrets: every
+/// cache fill goes through here, so a value is scrubbed from answers whether a job or a
+/// prefetch brought it in.
+pub async fn fetch_and_learn(
+    upstream: &Upstream,
+    known: &KnownSecrets,
+    name: &str,
+    request_id: Option<&HeaderValue>,
+) -> Result<Option<FetchedCredential>, UpstreamError> {
+    let fetched = upstream.get_credential(name, request_id).await?;
+    if let Some(credential) = &fetched {
+        if let Ok(value) = serde_json::from_slice::<Value>(credential.value.expose()) {
+            known.learn(name, &value);
+        }
+    }
+    Ok(fetched)
 }
 
 /// The strings holding placeholders, before they are filled: pointer relative to `params`,
@@ -217,10 +277,13 @@ pub async fn fetch_all(
     cache: &CredentialCache,
     upstream: &Upstream,
     request_id: &HeaderValue,
+    known: &KnownSecrets,
 ) -> Result<Fetched, SidecarError> {
     let lookups = names.iter().map(|name| async move {
         let (found, lookup) = cache
-            .lookup(name, || upstream.get_credential(name, Some(request_id)))
+            .lookup(name, || {
+                fetch_and_learn(upstream, known, name, Some(request_id))
+            })
             .await
             .map_err(|err| SidecarError::lookup(name, err))?;
         Ok::<_, SidecarError>((name, found, lookup))

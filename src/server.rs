@@ -24,6 +24,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info_span, warn, Instrument};
 
 use crate::body::Body;
+use crate::conn_limits::Deadlined;
 use crate::envelope::ApiError;
 use crate::metrics::{route_label, Metrics};
 
@@ -49,6 +50,8 @@ pub struct ServerOptions {
     pub shutdown_grace: Duration,
     /// Where open connections are counted, if anywhere.
     pub metrics: Option<Metrics>,
+    /// How long a connection may stay silent (no byte either way) before it is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -59,6 +62,7 @@ impl Default for ServerOptions {
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(10),
             metrics: None,
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -122,6 +126,7 @@ pub async fn serve<H: Handler>(
             let handler = handler.clone();
             async move { Ok::<_, Infallible>(handler.call(request).await) }
         });
+        let io = deadlined(io, &options);
         let connection = builder
             .serve_connection_with_upgrades(io, service)
             .into_owned();
@@ -148,6 +153,18 @@ pub async fn serve<H: Handler>(
             warn!(connections = cut, "Shutdown grace elapsed; cutting the connections still open");
         }
     }
+}
+
+/// The connection with its first-byte and idle deadlines (see [`crate::conn_limits`]).
+fn deadlined(
+    io: TokioIo<tokio::net::TcpStream>,
+    options: &ServerOptions,
+) -> TokioIo<Deadlined<tokio::net::TcpStream>> {
+    TokioIo::new(Deadlined::new(
+        io.into_inner(),
+        options.header_read_timeout,
+        options.idle_timeout,
+    ))
 }
 
 /// Answers every request on an over-cap connection with 503 and closes it. The refusal is

@@ -221,16 +221,32 @@ impl ServeConfig {
                 allow_forwarded: args.allow_forwarded,
                 allow_credential_reads: args.allow_credential_reads,
                 policy,
+                allowed_hosts: allowed_hosts(args),
             },
             server: ServerOptions {
                 header_read_timeout: args.header_read_timeout,
                 max_header_bytes: args.max_header_bytes,
                 max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+                idle_timeout: args.idle_timeout,
                 ..ServerOptions::default()
             },
             remember_jobs: args.remember_jobs,
         })
     }
+}
+
+/// The hosts clients may name besides loopback ones: `--allowed-host` and the listen address.
+fn allowed_hosts(args: &ServeArgs) -> Vec<String> {
+    let mut hosts: Vec<String> = args
+        .allowed_hosts
+        .iter()
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty())
+        .collect();
+    if !args.listen.ip().is_unspecified() {
+        hosts.push(args.listen.ip().to_string());
+    }
+    hosts
 }
 
 /// The value of [`API_KEY_ENV`] as a secret, if set and not empty.
@@ -378,7 +394,14 @@ async fn prefetch(proxy: Proxy, names: Vec<String>, readiness: Readiness) {
             loop {
                 let found = proxy
                     .cache()
-                    .get(name, || proxy.upstream().get_credential(name, None))
+                    .get(name, || {
+                        crate::resolve::fetch_and_learn(
+                            proxy.upstream(),
+                            &proxy.answers().known,
+                            name,
+                            None,
+                        )
+                    })
                     .await;
                 match found {
                     Ok(Some(_)) => {

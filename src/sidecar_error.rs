@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::cache::CacheError;
 use crate::envelope::ApiError;
-use crate::policy::NotAllowed;
+use crate::policy::{NotAllowed, Refusal};
 use crate::rewrite::RewriteError;
 use crate::upstream::UpstreamError;
 
@@ -50,6 +50,9 @@ pub enum SidecarError {
     /// A body the sidecar must read came with a `Content-Encoding` it does not decode.
     #[error("request body encoded")]
     EncodingRefused { encoding: String },
+    /// A request a loaded policy cannot check (a rename, a job's `credential_id`).
+    #[error(transparent)]
+    PolicyRefused(#[from] Refusal),
     /// A JSON answer from upstream could not be checked for secrets (too large, encoded or
     /// unreadable), so it is not passed on.
     #[error("upstream answer could not be checked")]
@@ -126,6 +129,7 @@ impl SidecarError {
             .with_data(json!({ "content_encoding": encoding })),
             Self::Rewrite(err) => err.to_api_error(),
             Self::NotAllowed(err) => err.to_api_error(),
+            Self::PolicyRefused(err) => err.to_api_error(),
             Self::AnswerUnchecked { reason } => ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "UPSTREAM_ERROR",

@@ -314,10 +314,9 @@ fn the_manifest_args_start_a_sidecar_that_stays_up_and_answers() {
     let mut running = Running::from_manifest(sidecar_container(pod));
     assert_eq!(http(running.admin, "GET", "/readyz"), Some(200));
     // The proxy answers: a credential read is refused by the sidecar itself, upstream untouched.
-    assert_eq!(
-        http(running.proxy, "POST", "/v1/credentials/get"),
-        Some(403)
-    );
+    let (status, answer) = http_answer(running.proxy, "POST", "/v1/credentials/get").unwrap();
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("CREDENTIAL_READ_FORBIDDEN"), "{answer}");
     assert!(running.child.try_wait().unwrap().is_none(), "still running");
     running.stop();
 }
@@ -362,6 +361,12 @@ fn file_mode(value: &Value) -> u64 {
 
 /// A bare HTTP/1.1 request without a body; the status code, or `None` when nothing answers.
 fn http(addr: SocketAddr, method: &str, path: &str) -> Option<u16> {
+    http_answer(addr, method, path).map(|(status, _)| status)
+}
+
+/// A bare HTTP/1.1 request with an empty JSON body, as a local client sends it; the status
+/// code and the whole answer, or `None` when nothing answers.
+fn http_answer(addr: SocketAddr, method: &str, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     stream
@@ -369,12 +374,14 @@ fn http(addr: SocketAddr, method: &str, path: &str) -> Option<u16> {
         .unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nhost: probe\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         content-length: 0\r\nconnection: close\r\n\r\n"
     )
     .ok()?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok()?;
-    answer.split_whitespace().nth(1)?.parse().ok()
+    let status = answer.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, answer))
 }
 
 #[test]

@@ -293,7 +293,7 @@ async fn every_rewrite_error_is_answered_and_never_forwarded() {
         .send(
             Method::POST,
             "/v1/jobs/create",
-            &[],
+            &[("content-type", "application/json")],
             "{\"json\": {{credential:x}}",
         )
         .await;

@@ -21,6 +21,9 @@ use sidecar_support::{FakeUpstream, UPSTREAM_KEY};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// The content type every POST to the sidecar carries.
+const JSON: (&str, &str) = ("content-type", "application/json");
+
 const PASSWORD: &str = "s3cr\"et\\pa ss ü";
 
 fn binary() -> Command {
@@ -327,7 +330,10 @@ async fn sigterm_lets_a_slow_request_finish_refuses_new_ones_and_exits_0() {
             .send(
                 Method::POST,
                 "/v1/jobs/list",
-                &[("x-echo-delay-ms", "2000")],
+                &[
+                    ("x-echo-delay-ms", "2000"),
+                    ("content-type", "application/json"),
+                ],
                 "{}",
             )
             .await
@@ -401,7 +407,9 @@ async fn sighup_rotates_the_key_under_load_without_failing_a_request() {
         workers.push(tokio::spawn(async move {
             let mut statuses = Vec::new();
             for _ in 0..PER_WORKER {
-                let answer = client.send(Method::POST, "/v1/jobs/list", &[], "{}").await;
+                let answer = client
+                    .send(Method::POST, "/v1/jobs/list", &[JSON], "{}")
+                    .await;
                 statuses.push(answer.status.as_u16());
             }
             statuses
@@ -432,7 +440,7 @@ async fn sighup_rotates_the_key_under_load_without_failing_a_request() {
     let client = TestClient::new(&sidecar.base);
     assert_eq!(
         client
-            .send(Method::POST, "/v1/jobs/list", &[], "{}")
+            .send(Method::POST, "/v1/jobs/list", &[JSON], "{}")
             .await
             .status,
         200
@@ -463,7 +471,7 @@ async fn slow_request(
             .send(
                 Method::POST,
                 "/v1/jobs/list",
-                &[("x-echo-delay-ms", delay_ms)],
+                &[JSON, ("x-echo-delay-ms", delay_ms)],
                 "{}",
             )
             .await

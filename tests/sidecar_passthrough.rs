@@ -81,6 +81,7 @@ async fn request_and_response_bodies_are_streamed() {
             .map(|chunk| Ok::<_, std::convert::Infallible>(Frame::data(chunk))),
     );
     let request = Request::post(format!("{}/v1/upload", sidecar.url))
+        .header("content-type", "application/json")
         .body(StreamBody::new(stream).boxed())
         .unwrap();
     let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
@@ -96,6 +97,7 @@ async fn request_and_response_bodies_are_streamed() {
     // Response body: the first chunk arrives before the upstream has finished.
     let client = Client::builder(TokioExecutor::new()).build_http::<http_body_util::Empty<Bytes>>();
     let request = Request::post(format!("{}/v1/stream", sidecar.url))
+        .header("content-type", "application/json")
         .body(http_body_util::Empty::new())
         .unwrap();
     let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
@@ -137,6 +139,7 @@ async fn http2_clients_are_served() {
         .http2_only(true)
         .build_http::<http_body_util::Full<Bytes>>();
     let request = Request::post(format!("{}/v1/jobs/list?x=1", sidecar.url))
+        .header("content-type", "application/json")
         .body(http_body_util::Full::new(Bytes::from_static(
             b"{\"json\":{}}",
         )))

@@ -194,7 +194,7 @@ async fn a_body_that_never_arrives_times_out_with_408() {
     let (fake, sidecar) = fake_and_sidecar(Options::default()).await;
     let mut stream = tokio::net::TcpStream::connect(sidecar.addr).await.unwrap();
     stream
-        .write_all(b"POST /v1/jobs/create HTTP/1.1\r\nhost: sidecar\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"json\":")
+        .write_all(b"POST /v1/jobs/create HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"json\":")
         .await
         .unwrap();
     let reader = tokio::spawn(async move {

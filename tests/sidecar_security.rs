@@ -418,7 +418,7 @@ async fn oversized_heads_and_bodies_are_refused() {
 
 #[tokio::test]
 async fn connections_beyond_the_cap_get_503() {
-    let (_fake, sidecar) = fake_and_sidecar(Options {
+    let (fake, sidecar) = fake_and_sidecar(Options {
         server: ServerOptions {
             max_connections: 1,
             ..ServerOptions::default()
@@ -426,14 +426,33 @@ async fn connections_beyond_the_cap_get_503() {
         ..Options::default()
     })
     .await;
-    // The first connection holds the only permit while it stays open.
-    let held = tokio::net::TcpStream::connect(sidecar.addr).await.unwrap();
-    let over = TestClient::new(&sidecar.url)
-        .send(Method::POST, "/v1/jobs/list", &[], "{}")
-        .await;
+    // The first connection holds the only permit while its request waits on a slow upstream.
+    let busy = TestClient::new(&sidecar.url);
+    let held = tokio::spawn(async move {
+        call_with(
+            &busy,
+            "jobs/list",
+            &[("x-echo-delay-ms", "1500")],
+            json!({}),
+        )
+        .await
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while fake.recorded_at("/v1/jobs/list").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow request never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let over = call(&TestClient::new(&sidecar.url), "jobs/list", json!({})).await;
     assert_eq!(over.status, 503);
     assert_eq!(over.json["json"]["code"], "SERVICE_UNAVAILABLE");
-    drop(held);
+    assert_eq!(
+        held.await.unwrap().status,
+        200,
+        "the busy connection was served"
+    );
 }
 
 #[tokio::test]
