@@ -7,9 +7,12 @@
 //! [`ANSWER_LIMIT`], and parsed; for a job this sidecar launched, the `params` get the app's own
 //! text back; then every string is scrubbed of every secret value the sidecar knows; and the
 //! checked value is serialized again, with a fresh `Content-Length` (never the original bytes,
-//! which may hold what the parser dropped, such as a duplicate key). A JSON answer that cannot be checked (larger than the limit, compressed,
-//! unreadable) is refused with 502 rather than passed on unchecked. Other answers are streamed
-//! through untouched.
+//! which may hold what the parser dropped, such as a duplicate key). A JSON answer that cannot
+//! be checked (larger than the limit, compressed, unreadable) is refused with 502 rather than
+//! passed on unchecked. Every other textual answer (text, HTML, XML, NDJSON, an event stream,
+//! or no content type at all) is scrubbed as it streams (see [`crate::scrub_stream`]), without
+//! its `Content-Length`; a compressed one is refused with 502 too. Binary answers (images,
+//! archives, `application/octet-stream`, ...) are streamed through untouched.
 //!
 //! `jobs/create` answers teach the job memory: the job id upstream gave, and what was filled
 //! where. A `credentials/get` that `--allow-credential-reads` let through is passed verbatim:
@@ -30,6 +33,7 @@ use crate::job_memory::{JobMemory, Launched};
 use crate::known_secrets::KnownSecrets;
 use crate::proxy::strip_hop_by_hop;
 use crate::scrub::Scrubber;
+use crate::scrub_stream::ScrubbedBody;
 use crate::sidecar_error::SidecarError;
 use crate::upstream::UpstreamError;
 
@@ -135,7 +139,8 @@ impl Answers {
         let Treatment::Clean(echo) = treatment else {
             return Ok(streamed(parts, body));
         };
-        if !is_json(&parts.headers) {
+        let json = is_json(&parts.headers);
+        if !json && is_binary(&parts.headers) {
             return Ok(streamed(parts, body));
         }
         if parts
@@ -144,6 +149,17 @@ impl Answers {
             .is_some_and(|coding| coding.as_bytes() != b"identity")
         {
             return Err(SidecarError::AnswerUnchecked { reason: "encoded" });
+        }
+        if !json {
+            // Scrubbing changes the length; hyper sends the answer chunked instead.
+            parts.headers.remove(header::CONTENT_LENGTH);
+            let scrubbed = ScrubbedBody::new(body, self.known.scrubber());
+            return Ok(Finished {
+                response: Response::from_parts(parts, scrubbed.boxed()),
+                job_id: None,
+                restored: 0,
+                redacted: 0,
+            });
         }
         let read = Limited::new(body, self.limit).collect();
         let bytes = match tokio::time::timeout(self.read_timeout, read).await {
@@ -187,6 +203,47 @@ pub fn is_json(headers: &http::HeaderMap) -> bool {
             essence == "application/json" || essence.ends_with("+json")
         })
         .unwrap_or(false)
+}
+
+/// Whether an answer's content type is binary (`application/octet-stream`, `image/*`, archives,
+/// PDF, ...): passed untouched. Every other answer, one without a content type included, is
+/// taken for text and scrubbed.
+pub fn is_binary(headers: &http::HeaderMap) -> bool {
+    let Some(essence) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+    else {
+        return false;
+    };
+    if essence.contains("json") || essence.contains("xml") || essence.starts_with("text/") {
+        return false;
+    }
+    ["image/", "audio/", "video/", "font/"]
+        .iter()
+        .any(|prefix| essence.starts_with(prefix))
+        || matches!(
+            essence.as_str(),
+            "application/octet-stream"
+                | "application/zip"
+                | "application/gzip"
+                | "application/x-gzip"
+                | "application/x-tar"
+                | "application/x-7z-compressed"
+                | "application/zstd"
+                | "application/pdf"
+                | "application/wasm"
+                | "application/vnd.sqlite3"
+                | "application/x-protobuf"
+                | "application/protobuf"
+        )
 }
 
 /// Restores echoes and scrubs secrets in one JSON answer body. A body that does not parse is
@@ -382,6 +439,29 @@ mod tests {
         let failed = br#"{"json":{"defined":false,"message":"bad hunter22"}}"#;
         let cleaned = clean(failed, &Echo::JobGet, false, &jobs, &scrubber).unwrap();
         assert_eq!(text(&cleaned)["json"]["message"], "bad [redacted]");
+    }
+
+    #[test]
+    fn only_binary_types_skip_the_scrub() {
+        let headers = |kind: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(kind).unwrap());
+            headers
+        };
+        for binary in ["application/octet-stream", "image/png", "application/PDF"] {
+            assert!(is_binary(&headers(binary)), "{binary}");
+        }
+        for text in [
+            "text/plain; charset=utf-8",
+            "text/event-stream",
+            "application/x-ndjson",
+            "application/xml",
+            "application/javascript",
+            "image/svg+xml",
+        ] {
+            assert!(!is_binary(&headers(text)), "{text}");
+        }
+        assert!(!is_binary(&http::HeaderMap::new()));
     }
 
     #[test]

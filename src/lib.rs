@@ -30,6 +30,7 @@ pub mod proxy;
 pub mod resolve;
 pub mod rewrite;
 pub mod scrub;
+pub mod scrub_stream;
 pub mod seal;
 pub mod secret;
 pub mod server;

@@ -50,6 +50,8 @@ const FREE_FORM: &[&str] = &[
 pub struct Scrubber {
     matcher: Option<AhoCorasick>,
     patterns: usize,
+    /// The length in bytes of the longest pattern.
+    longest: usize,
 }
 
 impl std::fmt::Debug for Scrubber {
@@ -76,8 +78,19 @@ impl Scrubber {
             .ok();
         Self {
             patterns: patterns.len(),
+            longest: patterns.iter().map(String::len).max().unwrap_or(0),
             matcher,
         }
+    }
+
+    /// The length in bytes of the longest pattern (0 without patterns).
+    pub fn longest_pattern(&self) -> usize {
+        self.longest
+    }
+
+    /// The automaton, for scrubbing bytes as they stream (`None` without patterns).
+    pub(crate) fn matcher(&self) -> Option<&AhoCorasick> {
+        self.matcher.as_ref()
     }
 
     /// The bytes of the patterns one secret adds (for memory accounting).
