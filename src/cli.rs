@@ -131,7 +131,8 @@ pub struct ServeArgs {
     #[arg(long, env = "LIBRETTO_SIDECAR_UPSTREAM_CA_FILE")]
     pub upstream_ca_file: Option<PathBuf>,
 
-    /// Largest request body read on the routes the sidecar looks into (bytes, or 512KiB, 1MiB).
+    /// Largest request body on any route (bytes, or 512KiB, 1MiB): read whole where the sidecar
+    /// looks in, streamed and cut at the limit elsewhere.
     #[arg(long, env = "LIBRETTO_SIDECAR_MAX_BODY", default_value = "1MiB", value_parser = parse_size)]
     pub max_body: usize,
 

@@ -9,7 +9,8 @@
 //! would carry its input, placeholders and all, in the query string) and refuse a compressed
 //! body (which would hide its placeholders from the scan). Everything else is forwarded with
 //! its method, path, query and headers minus the hop-by-hop ones (RFC 9110 §7.6.1), its body
-//! streamed. In every case the client's `x-api-key` is replaced by the
+//! streamed but held to `--max-body` as well: refused up front when its declared length is
+//! over, cut (413 to the client, an aborted request upstream) when it streams past. In every case the client's `x-api-key` is replaced by the
 //! sidecar's. Each request runs in one span carrying its request id, which is passed upstream
 //! and returned to the client.
 //!
@@ -22,12 +23,14 @@
 //! error code. The bodies read whole are held in memory, so on an upstream 401 they can be
 //! sent once more with a re-read key; streamed bodies cannot.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
-use http_body_util::BodyExt;
+use http_body::Body as _;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -153,7 +156,8 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
 /// Settings of the proxy.
 #[derive(Debug, Clone, Copy)]
 pub struct ProxyConfig {
-    /// Largest body read for the routes the proxy must look into.
+    /// Largest request body: read whole on the routes the proxy must look into, streamed and
+    /// cut at it on the others.
     pub max_body: usize,
     /// Resolve placeholders in schedules at save time instead of refusing them.
     pub resolve_schedules: bool,
@@ -272,13 +276,33 @@ impl Proxy {
                 } else {
                     Treatment::Clean(Echo::of_path(parts.uri.path()))
                 };
-                let body = body.map_err(Into::into).boxed();
-                let response = self
+                let limit = self.inner.config.max_body;
+                if body.size_hint().lower() > u64::try_from(limit).unwrap_or(u64::MAX) {
+                    return Err(SidecarError::PayloadTooLarge { limit });
+                }
+                // A body without a declared length is cut at the limit: the upstream sees an
+                // aborted request, the client a 413.
+                let cut = Arc::new(AtomicBool::new(false));
+                let seen = Arc::clone(&cut);
+                let body = Limited::new(body, limit)
+                    .map_err(move |err| {
+                        if err.downcast_ref::<LengthLimitError>().is_some() {
+                            seen.store(true, Ordering::Relaxed);
+                        }
+                        err
+                    })
+                    .boxed();
+                let forwarded = self
                     .inner
                     .upstream
                     .forward(parts.method, &path_and_query, headers, body)
-                    .await
-                    .map_err(SidecarError::forward)?;
+                    .await;
+                let response = match forwarded {
+                    Err(_) if cut.load(Ordering::Relaxed) => {
+                        return Err(SidecarError::PayloadTooLarge { limit })
+                    }
+                    other => other.map_err(SidecarError::forward)?,
+                };
                 Ok(self.answer(response, treatment, stats).await?.0)
             }
             Route::Job | Route::Schedule => {

@@ -67,10 +67,14 @@ async fn other_routes_pass_through_with_query_status_and_headers() {
 
 #[tokio::test]
 async fn request_and_response_bodies_are_streamed() {
-    let (fake, sidecar) = fake_and_sidecar(Options::default()).await;
+    let options = Options {
+        max_body: 4 << 20,
+        ..Options::default()
+    };
+    let (fake, sidecar) = fake_and_sidecar(options).await;
     let client = Client::builder(TokioExecutor::new()).build_http();
 
-    // Request body: sent in chunks with no length, larger than --max-body would allow.
+    // Request body: sent in chunks with no length, larger than the answer limit.
     let chunks: Vec<Bytes> = (0..64)
         .map(|i| Bytes::from(vec![b'a' + (i % 26) as u8; 32 * 1024]))
         .collect();
@@ -216,10 +220,52 @@ async fn bodies_over_the_limit_are_refused_on_inspected_routes() {
         assert_eq!(answer.json["json"]["defined"], true);
         assert_eq!(answer.json["json"]["data"]["limit"], 1024);
     }
-    assert!(fake.recorded().is_empty(), "nothing forwarded");
-    // A pass-through route streams any size.
+    // A pass-through route declaring a length over the limit is refused up front too.
     let answer = client.call("k", "logs/list", big).await;
-    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.json["json"]["data"]["limit"], 1024);
+    assert!(fake.recorded().is_empty(), "nothing forwarded");
+    let small = client.call("k", "logs/list", json!({"pad": "x"})).await;
+    assert_eq!(small.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_streamed_pass_through_body_is_cut_at_the_limit() {
+    let options = Options {
+        max_body: 64 * 1024,
+        ..Options::default()
+    };
+    let (fake, sidecar) = fake_and_sidecar(options).await;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let send = |chunks: usize| {
+        let stream = futures_util::stream::iter((0..chunks).map(|_| {
+            Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(vec![b'a'; 16 * 1024])))
+        }));
+        Request::post(format!("{}/v1/upload", sidecar.url))
+            .header("content-type", "application/json")
+            .body(StreamBody::new(stream).boxed())
+            .unwrap()
+    };
+    // Under the limit, with no length: forwarded whole.
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(send(4)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(fake.recorded_at("/v1/upload").len(), 1);
+    // Past it: cut, the client gets 413, the upstream never gets a whole body.
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(send(8)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["json"]["code"], "PAYLOAD_TOO_LARGE");
+    assert!(fake
+        .recorded_at("/v1/upload")
+        .iter()
+        .all(|seen| seen.body.len() <= 64 * 1024));
 }
 
 #[tokio::test]
