@@ -124,6 +124,76 @@ async fn a_remote_listen_address_needs_a_token() {
     assert!(stderr.contains("--allow-remote"), "{stderr}");
 }
 
+/// The core size limit of a running process, from `/proc/<pid>/limits`.
+#[cfg(target_os = "linux")]
+fn core_limit(pid: u32) -> String {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max core file size"))
+        .unwrap()
+        .to_owned();
+    line.split_whitespace()
+        .skip(4)
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_running_binary_cannot_dump_core() {
+    use std::os::unix::fs::MetadataExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _) = start(dir.path(), &[], "info").await;
+    assert_eq!(core_limit(child.id().unwrap()), "0 0");
+
+    // A process marked not dumpable has its /proc files owned by root, whatever user it runs
+    // as: run it as `nobody` (possible when the tests run as root) and look.
+    if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
+        return;
+    }
+    let stdout = std::fs::File::create(dir.path().join("nobody-stdout")).unwrap();
+    let mut child = sidecar()
+        .args([
+            "serve",
+            "--mock",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .uid(65534)
+        .gid(65534)
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let listening = wait_for(STEP, || {
+        std::fs::read_to_string(dir.path().join("nobody-stdout"))
+            .unwrap_or_default()
+            .contains("listening on ")
+            .then_some(())
+    })
+    .await;
+    assert!(listening.is_some(), "the binary starts as nobody");
+    let status = std::fs::metadata(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(status.uid(), 0, "not dumpable: /proc files belong to root");
+    let real_uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:").map(str::to_owned))
+        .unwrap();
+    assert!(
+        real_uid.split_whitespace().all(|uid| uid == "65534"),
+        "{real_uid}"
+    );
+    assert_eq!(core_limit(pid), "0 0");
+    child.kill().await.unwrap();
+}
+
 #[tokio::test]
 async fn the_client_token_is_re_read_on_sighup() {
     let dir = tempfile::tempdir().unwrap();
