@@ -187,8 +187,9 @@ pub struct ServeArgs {
     #[arg(long, env = "LIBRETTO_SIDECAR_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
 
-    /// Largest request head accepted (bytes, or 64KiB); larger ones are answered 431.
-    #[arg(long, env = "LIBRETTO_SIDECAR_MAX_HEADER_BYTES", default_value = "64KiB", value_parser = parse_size)]
+    /// Largest request head accepted (bytes, or 64KiB; at least 8KiB); larger ones are answered
+    /// 431 with an empty body.
+    #[arg(long, env = "LIBRETTO_SIDECAR_MAX_HEADER_BYTES", default_value = "64KiB", value_parser = parse_header_size)]
     pub max_header_bytes: usize,
 
     /// Jobs launched through the sidecar whose params are remembered (for 6 hours), so that
@@ -323,9 +324,37 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
     Ok(size)
 }
 
+/// Parses `--max-header-bytes`: a size of at least
+/// [`MIN_HEADER_BYTES`](crate::server::MIN_HEADER_BYTES), since the HTTP/1.1 server cannot read
+/// with a smaller buffer and would silently raise a smaller value.
+pub fn parse_header_size(text: &str) -> Result<usize, String> {
+    let size = parse_size(text)?;
+    if size < crate::server::MIN_HEADER_BYTES {
+        return Err(format!(
+            "`{text}` is too small: at least 8KiB: the HTTP/1.1 server's smallest read buffer"
+        ));
+    }
+    Ok(size)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_sizes_under_8_kib_are_refused() {
+        assert_eq!(parse_header_size("8KiB"), Ok(8192));
+        assert_eq!(parse_header_size("64KiB"), Ok(64 << 10));
+        let refused = parse_header_size("8191").unwrap_err();
+        assert!(refused.contains("at least 8KiB"), "{refused}");
+        let err = Cli::try_parse_from(["libretto-sidecar", "serve", "--max-header-bytes", "4KiB"])
+            .expect_err("a 4KiB head limit is refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("at least 8KiB: the HTTP/1.1 server's smallest read buffer"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn sizes() {

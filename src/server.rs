@@ -37,6 +37,10 @@ pub trait Handler: Clone + Send + Sync + 'static {
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// The smallest request head limit: hyper's HTTP/1.1 server cannot read with a smaller buffer
+/// (it would raise a smaller value silently, so the command line refuses one).
+pub const MIN_HEADER_BYTES: usize = 8192;
+
 /// Limits applied to every connection.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -89,7 +93,7 @@ pub async fn serve<H: Handler>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
-        .max_buf_size(options.max_header_bytes.max(8192));
+        .max_buf_size(options.max_header_bytes.max(MIN_HEADER_BYTES));
     builder
         .http2()
         .timer(TokioTimer::new())
