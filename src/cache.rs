@@ -47,6 +47,7 @@ use tracing::{debug, warn};
 
 use crate::metrics::Metrics;
 use crate::seal::{SealError, Sealer};
+use crate::secret::WipeOnDrop;
 use crate::upstream::{FetchedCredential, UpstreamError};
 
 /// How long a name that was just served stale keeps being served from its stale copy without
@@ -239,12 +240,15 @@ impl CachedCredential {
         &self.name
     }
 
-    /// Opens the sealed value: the credential's `value` as JSON (object or string).
-    pub fn open(&self) -> Result<Value, CacheError> {
+    /// Opens the sealed value: the credential's `value` as JSON (object or string), wiped
+    /// when the caller drops it.
+    pub fn open(&self) -> Result<WipeOnDrop<Value>, CacheError> {
         let plain = self
             .sealer
             .open(&[self.name.as_bytes(), self.id.as_bytes()], &self.sealed)?;
-        serde_json::from_slice(plain.expose()).map_err(|_| CacheError::Seal)
+        serde_json::from_slice(plain.expose())
+            .map(WipeOnDrop::new)
+            .map_err(|_| CacheError::Seal)
     }
 }
 
@@ -665,7 +669,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(first.id(), "c1");
-        assert_eq!(first.open().unwrap(), value);
+        assert_eq!(*first.open().unwrap(), value);
         tokio::time::advance(Duration::from_secs(59)).await;
         lookup(&cache, &calls, "portal", Some(("c1", value.clone())))
             .await
@@ -798,7 +802,7 @@ mod tests {
         ] {
             let stale = failing(&cache, "portal", err).await.unwrap().unwrap();
             assert!(stale.is_stale());
-            assert_eq!(stale.open().unwrap(), json!("s"));
+            assert_eq!(*stale.open().unwrap(), json!("s"));
             // Past the hold, so the next lookup asks upstream again.
             tokio::time::advance(STALE_HOLD).await;
         }
@@ -850,7 +854,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(!fresh.is_stale());
-        assert_eq!(fresh.open().unwrap(), json!("new"));
+        assert_eq!(*fresh.open().unwrap(), json!("new"));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
 
         // An invalidation ends the hold too.
@@ -982,7 +986,7 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
         cache.invalidate_name("portal").await;
-        assert_eq!(slow.await.unwrap(), json!("old"), "its own caller gets it");
+        assert_eq!(*slow.await.unwrap(), json!("old"), "its own caller gets it");
         let fresh = cache
             .get("portal", || async {
                 calls.fetch_add(1, Ordering::SeqCst);
@@ -991,7 +995,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(fresh.open().unwrap(), json!("new"));
+        assert_eq!(*fresh.open().unwrap(), json!("new"));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 

@@ -28,6 +28,7 @@ use crate::known_secrets::KnownSecrets;
 use crate::placeholder::may_contain_placeholder;
 use crate::policy::{Policy, Refusal};
 use crate::rewrite::{apply, is_enveloped, parse_body, plan, scan, RewriteError, Scope};
+use crate::secret::WipeOnDrop;
 use crate::sidecar_error::SidecarError;
 use crate::upstream::{FetchedCredential, Upstream, UpstreamError};
 
@@ -105,7 +106,8 @@ pub async fn resolve(
     if !may_contain_placeholder(&bytes) {
         return Ok(unchanged(bytes, target));
     }
-    let mut body = parse_body(&bytes)?;
+    // Holds the filled-in values once the patch is applied: wiped on every way out.
+    let mut body = WipeOnDrop::new(parse_body(&bytes)?);
     let scope = match target {
         Target::Job | Target::ScheduleResolved => Scope::JobParams,
         Target::ScheduleRefused => Scope::Stored,
@@ -144,7 +146,7 @@ pub async fn resolve(
     );
     let fetched = fetch_all(&names, cache, upstream, request_id, checks.known).await?;
     let stale = fetched.found.values().any(CachedCredential::is_stale);
-    let mut opened: HashMap<&str, Value> = HashMap::with_capacity(fetched.found.len());
+    let mut opened: HashMap<&str, WipeOnDrop<Value>> = HashMap::with_capacity(fetched.found.len());
     for (name, credential) in &fetched.found {
         let value = credential
             .open()
@@ -152,7 +154,9 @@ pub async fn resolve(
         checks.known.learn(name, &value);
         opened.insert(name.as_str(), value);
     }
-    let patch = plan(&scan, &|name| opened.get(name).cloned())?;
+    let patch = WipeOnDrop::new(plan(&scan, &|name| {
+        opened.get(name).map(|value| Value::clone(value))
+    })?);
     drop(opened);
     let uses = scan
         .sites()
@@ -168,7 +172,10 @@ pub async fn resolve(
     };
     apply(&mut body, &patch)?;
     drop(patch);
-    let rewritten = serde_json::to_vec(&body).map_err(|_| SidecarError::Serialize)?;
+    // The serialized body is what goes to the upstream; it is handed to the HTTP client and
+    // not wiped.
+    let rewritten = serde_json::to_vec(&*body).map_err(|_| SidecarError::Serialize)?;
+    drop(body);
     // Only the credentials a placeholder actually names are reported, in name order.
     let credential_ids = names
         .iter()
@@ -231,7 +238,7 @@ pub async fn fetch_and_learn(
     let fetched = upstream.get_credential(name, request_id).await?;
     if let Some(credential) = &fetched {
         if let Ok(value) = serde_json::from_slice::<Value>(credential.value.expose()) {
-            known.learn(name, &value);
+            known.learn(name, &WipeOnDrop::new(value));
         }
     }
     Ok(fetched)

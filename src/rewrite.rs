@@ -32,6 +32,7 @@ use serde_json::{json, Map, Value};
 
 use crate::envelope::{json_type_name, ApiError};
 use crate::placeholder::{ParseErrorKind, Placeholder, Template};
+use crate::secret::{wipe_string, wipe_value, Wipe, WipeOnDrop};
 
 /// What the value of every patch operation is shown as in [`redacted`].
 pub const REDACTED: &str = "[redacted]";
@@ -539,13 +540,14 @@ impl Walker {
 
 /// Plans the substitutions: one `replace` per string that changes, in document order.
 /// `lookup(name)` gives a credential's stored value, or `None` when there is no such credential;
-/// it is called once per distinct name.
+/// it is called once per distinct name. The values looked up are wiped before this returns;
+/// the patch holds copies, which its caller should wipe after use (see [`Wipe`] for `Patch`).
 pub fn plan(scan: &Scan, lookup: &dyn Fn(&str) -> Option<Value>) -> Result<Patch, RewriteError> {
-    let values: HashMap<String, Option<Value>> = scan
+    let values: HashMap<String, Option<WipeOnDrop<Value>>> = scan
         .credential_names()
         .into_iter()
         .map(|name| {
-            let value = lookup(&name);
+            let value = lookup(&name).map(WipeOnDrop::new);
             (name, value)
         })
         .collect();
@@ -555,7 +557,8 @@ pub fn plan(scan: &Scan, lookup: &dyn Fn(&str) -> Option<Value>) -> Result<Patch
         let value = match site.template.whole() {
             Some(placeholder) => resolve(placeholder)?.clone(),
             None => {
-                let mut text = String::new();
+                // Wiped if a later placeholder fails; otherwise its text moves into the patch.
+                let mut text = WipeOnDrop::new(String::new());
                 for piece in site.template.pieces() {
                     match piece {
                         crate::placeholder::Piece::Text(literal) => text.push_str(literal),
@@ -564,7 +567,7 @@ pub fn plan(scan: &Scan, lookup: &dyn Fn(&str) -> Option<Value>) -> Result<Patch
                         }
                     }
                 }
-                Value::String(text)
+                Value::String(std::mem::take(&mut *text))
             }
         };
         operations.push(PatchOperation::Replace(ReplaceOperation {
@@ -577,7 +580,7 @@ pub fn plan(scan: &Scan, lookup: &dyn Fn(&str) -> Option<Value>) -> Result<Patch
 
 /// The value a placeholder points to.
 fn resolve<'v>(
-    values: &'v HashMap<String, Option<Value>>,
+    values: &'v HashMap<String, Option<WipeOnDrop<Value>>>,
     placeholder: &Placeholder,
     path: &PointerBuf,
 ) -> Result<&'v Value, RewriteError> {
@@ -587,6 +590,7 @@ fn resolve<'v>(
             credential: placeholder.name.clone(),
         });
     };
+    let stored: &Value = stored;
     let Some(field) = &placeholder.pointer else {
         return Ok(stored);
     };
@@ -614,7 +618,11 @@ fn as_text(
     match value {
         Value::String(text) => out.push_str(text),
         // With `arbitrary_precision` this is the number exactly as stored.
-        Value::Number(number) => out.push_str(&number.to_string()),
+        Value::Number(number) => {
+            let mut digits = number.to_string();
+            out.push_str(&digits);
+            wipe_string(&mut digits);
+        }
         Value::Bool(flag) => out.push_str(if *flag { "true" } else { "false" }),
         Value::Null | Value::Array(_) | Value::Object(_) => {
             let found = match value {
@@ -638,6 +646,21 @@ pub fn apply(body: &mut Value, patch: &Patch) -> Result<(), RewriteError> {
     json_patch::patch(body, &patch.0).map_err(|err| RewriteError::PatchFailed {
         path: err.path.to_string(),
     })
+}
+
+/// A planned patch holds copies of the credential values it fills in: every value in it is
+/// overwritten in place (paths are body locations, not secrets).
+impl Wipe for Patch {
+    fn wipe(&mut self) {
+        for operation in &mut self.0 {
+            match operation {
+                PatchOperation::Add(op) => wipe_value(&mut op.value),
+                PatchOperation::Replace(op) => wipe_value(&mut op.value),
+                PatchOperation::Test(op) => wipe_value(&mut op.value),
+                PatchOperation::Remove(_) | PatchOperation::Move(_) | PatchOperation::Copy(_) => {}
+            }
+        }
+    }
 }
 
 /// The patch as RFC 6902 JSON with every value shown as `"[redacted]"`, for logs and audits.
@@ -670,6 +693,27 @@ pub fn redacted(patch: &Patch) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wiped_patch_holds_no_value() {
+        let body = json!({"json": {"params": {
+            "whole": "{{credential:c}}",
+            "inside": "x-{{credential:c/k}}-{{credential:c/n}}",
+        }}});
+        let scan = scan(&body, Scope::JobParams).unwrap();
+        let mut patch = plan(&scan, &|_| Some(json!({"k": "secret", "n": 42}))).unwrap();
+        patch.wipe();
+        let PatchOperation::Replace(whole) = &patch.0[0] else {
+            panic!("{patch:?}")
+        };
+        assert_eq!(whole.value["k"], json!("\0".repeat(6)));
+        let PatchOperation::Replace(inside) = &patch.0[1] else {
+            panic!("{patch:?}")
+        };
+        let text = inside.value.as_str().unwrap();
+        assert_eq!(text.len(), "x-secret-42".len());
+        assert!(text.bytes().all(|byte| byte == 0), "{text:?}");
+    }
 
     fn creds(value: Value) -> impl Fn(&str) -> Option<Value> {
         move |name| value.get(name).cloned()

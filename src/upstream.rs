@@ -27,7 +27,7 @@ use http::uri::{Authority, Scheme};
 use http::{
     header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
 };
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -42,7 +42,7 @@ use tracing::{debug, info, warn};
 use crate::backoff::Backoff;
 use crate::body::{full, Body};
 use crate::metrics::{route_label, Metrics};
-use crate::secret::Secret;
+use crate::secret::{extend_zeroizing, Secret, WipeOnDrop};
 
 /// The header the upstream reads the tenant's API key from.
 pub const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
@@ -509,11 +509,7 @@ impl Upstream {
                 )
                 .await?;
             let status = response.status();
-            let bytes = Limited::new(response.into_body(), LOOKUP_BODY_LIMIT)
-                .collect()
-                .await
-                .map_err(|_| UpstreamError::Unreadable)?
-                .to_bytes();
+            let bytes = read_secret_body(response.into_body()).await?;
             Ok::<_, UpstreamError>((status, bytes))
         };
         let (status, bytes) = tokio::time::timeout(self.inner.timeout, call)
@@ -525,6 +521,33 @@ impl Upstream {
             other => Err(UpstreamError::Status(other.as_u16())),
         }
     }
+}
+
+/// Reads a `credentials/get` answer, which holds a credential value in plain text, into a
+/// buffer wiped on drop, up to [`LOOKUP_BODY_LIMIT`]. Each chunk the HTTP client hands over is
+/// wiped too once copied, when nothing else shares it (the client's own read buffers are out
+/// of reach).
+async fn read_secret_body(
+    mut body: Incoming,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, UpstreamError> {
+    use hyper::body::Body as _;
+    let expected = body.size_hint().lower().min(LOOKUP_BODY_LIMIT as u64);
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(
+        usize::try_from(expected).unwrap_or(0).max(1024),
+    ));
+    while let Some(frame) = body.frame().await {
+        let Ok(chunk) = frame.map_err(|_| UpstreamError::Unreadable)?.into_data() else {
+            continue;
+        };
+        if bytes.len() + chunk.len() > LOOKUP_BODY_LIMIT {
+            return Err(UpstreamError::Unreadable);
+        }
+        extend_zeroizing(&mut bytes, &chunk);
+        if let Ok(mut owned) = chunk.try_into_mut() {
+            zeroize::Zeroize::zeroize(&mut owned[..]);
+        }
+    }
+    Ok(bytes)
 }
 
 /// Reads an API key file without blocking the runtime: one trailing newline trimmed, not
@@ -588,7 +611,9 @@ pub fn is_not_found_envelope(bytes: &[u8]) -> bool {
 
 /// Parses a `credentials/get` answer: `{"json": {"id": "...", "value": <object or string>}}`.
 pub fn parse_credential(bytes: &[u8]) -> Result<FetchedCredential, UpstreamError> {
-    let mut answer: Value = serde_json::from_slice(bytes).map_err(|_| UpstreamError::Unreadable)?;
+    let mut answer = WipeOnDrop::new(
+        serde_json::from_slice::<Value>(bytes).map_err(|_| UpstreamError::Unreadable)?,
+    );
     let output = answer
         .get_mut("json")
         .and_then(Value::as_object_mut)
@@ -598,14 +623,17 @@ pub fn parse_credential(bytes: &[u8]) -> Result<FetchedCredential, UpstreamError
         .and_then(Value::as_str)
         .ok_or(UpstreamError::Unreadable)?
         .to_owned();
-    let value = match output.remove("value") {
-        Some(value @ (Value::Object(_) | Value::String(_))) => value,
+    let value = match output.remove("value").map(WipeOnDrop::new) {
+        Some(value) if value.is_object() || value.is_string() => value,
         _ => return Err(UpstreamError::Unreadable),
     };
-    let text = serde_json::to_vec(&value).map_err(|_| UpstreamError::Unreadable)?;
+    // Compact JSON of a part of the answer is never longer than the answer, so the text is
+    // written once into its buffer, with no reallocation leaving a copy behind.
+    let mut text = zeroize::Zeroizing::new(Vec::with_capacity(bytes.len()));
+    serde_json::to_writer(&mut *text, &*value).map_err(|_| UpstreamError::Unreadable)?;
     Ok(FetchedCredential {
         id,
-        value: Secret::new(text),
+        value: Secret::new(std::mem::take(&mut *text)),
     })
 }
 

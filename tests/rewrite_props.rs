@@ -47,6 +47,87 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// A piece of a string holding placeholders, with the grammar's sharp edges: lone and double
+/// braces, `{{...}}` text that is not a placeholder, escapes, and secrets full of braces and
+/// placeholder-like text.
+#[derive(Debug, Clone)]
+enum TemplatePiece {
+    /// Surrounding text. It never holds the word `credential` (no `c` at all), so however the
+    /// pieces meet, braces before it cannot open a malformed placeholder.
+    Text(String),
+    /// `{{!credential:` with this many `!`: stands for the text with one `!` fewer.
+    Escape { bangs: usize },
+    /// `{{credential:c/FIELD}}` (spaced inside the braces or not), filled with `secret`.
+    Placeholder {
+        field: String,
+        secret: String,
+        spaced: bool,
+    },
+}
+
+impl TemplatePiece {
+    /// The piece as the app writes it.
+    fn source(&self) -> String {
+        match self {
+            TemplatePiece::Text(text) => text.clone(),
+            TemplatePiece::Escape { bangs } => format!("{{{{{}credential:", "!".repeat(*bangs)),
+            TemplatePiece::Placeholder { field, .. } => format!("{{{{credential:c/{field}}}}}"),
+        }
+    }
+}
+
+fn template_piece() -> impl Strategy<Value = TemplatePiece> {
+    let text = prop_oneof![
+        Just("{".to_owned()),
+        Just("}".to_owned()),
+        Just("{{".to_owned()),
+        Just("}}".to_owned()),
+        Just("{{name}}".to_owned()),
+        Just("{{ !".to_owned()),
+        "[a-bd-z0-9 :/!~é]{0,6}",
+    ];
+    prop_oneof![
+        3 => text.prop_map(TemplatePiece::Text),
+        1 => (1..3usize).prop_map(|bangs| TemplatePiece::Escape { bangs }),
+        3 => ("[a-z]{1,4}", secret_text(), any::<bool>()).prop_map(|(field, secret, spaced)| {
+            TemplatePiece::Placeholder { field, secret, spaced }
+        }),
+    ]
+}
+
+/// A secret value: any text, often with braces and text that reads like a placeholder, an
+/// escape or a malformed one. All of it must reach the upstream as it is.
+fn secret_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("{".to_owned()),
+        Just("}".to_owned()),
+        Just("{{".to_owned()),
+        Just("}}".to_owned()),
+        Just("{{credential:c/x}}".to_owned()),
+        Just("{{credential:".to_owned()),
+        Just("{{!credential:".to_owned()),
+        Just("{{credentials:x}}".to_owned()),
+        Just("{{ Credential:x }}".to_owned()),
+        "[^{}]{0,6}",
+    ];
+    prop::collection::vec(piece, 0..5).prop_map(|pieces| pieces.concat())
+}
+
+/// Text that starts like a placeholder but is not one: refused wherever it stands.
+fn near_miss() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "{{credentials:x}}",
+        "{{ Credential:x }}",
+        "{{CREDENTIAL:x}}",
+        "{{credential x}}",
+        "{{credential:}}",
+        "{{ credential:/x }}",
+        "{{credential:a/}}",
+        "{{credential:a//b}}",
+        "{{credential:a/~2}}",
+    ])
+}
+
 /// Rewrites `body` against one credential `c` and returns what the upstream would parse.
 fn rewrite_on_the_wire(body: Value, credential: Value) -> Value {
     let bytes = serde_json::to_vec(&body).unwrap();
@@ -116,40 +197,69 @@ proptest! {
     }
 
     #[test]
-    fn resolved_output_holds_no_placeholder(
-        pieces in prop::collection::vec(
-            prop_oneof![
-                "[^{]{0,8}".prop_map(|text| (text, None)),
-                ("[a-z]{1,4}", "[^{]{0,8}").prop_map(|(field, secret)| (String::new(), Some((field, secret)))),
-            ],
-            1..6,
-        )
-    ) {
+    fn resolved_output_holds_no_placeholder(pieces in prop::collection::vec(template_piece(), 1..8)) {
         let mut template = String::new();
         let mut expected = String::new();
         let mut credential = serde_json::Map::new();
-        for (text, placeholder) in &pieces {
-            template.push_str(text);
-            expected.push_str(text);
-            if let Some((field, secret)) = placeholder {
-                // One value per field, so repeated fields agree.
-                let secret = credential
-                    .entry(field.clone())
-                    .or_insert_with(|| json!(secret))
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
-                template.push_str(&format!("{{{{credential:c/{field}}}}}"));
-                expected.push_str(&secret);
+        let mut escapes = 0;
+        for piece in &pieces {
+            match piece {
+                TemplatePiece::Text(text) => {
+                    template.push_str(text);
+                    expected.push_str(text);
+                }
+                TemplatePiece::Escape { bangs } => {
+                    template.push_str(&format!("{{{{{}credential:", "!".repeat(*bangs)));
+                    expected.push_str(&format!("{{{{{}credential:", "!".repeat(bangs - 1)));
+                    escapes += 1;
+                }
+                TemplatePiece::Placeholder { field, secret, spaced } => {
+                    // One value per field, so repeated fields agree.
+                    let secret = credential
+                        .entry(field.clone())
+                        .or_insert_with(|| json!(secret))
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    template.push_str(&if *spaced {
+                        format!("{{{{ credential:c/{field} }}}}")
+                    } else {
+                        format!("{{{{credential:c/{field}}}}}")
+                    });
+                    expected.push_str(&secret);
+                }
             }
         }
+        let parsed = Template::parse(&template).unwrap();
+        prop_assert_eq!(parsed.escape_count(), escapes);
         let body = json!({"json": {"params": {"t": template.clone()}}});
-        let upstream = rewrite_on_the_wire(body, Value::Object(credential));
-        // A whole-string placeholder takes the value as JSON: a string here, so the same text.
+        let upstream = rewrite_on_the_wire(body, Value::Object(credential.clone()));
+        // Surrounding text and escapes come out as written (one `!` fewer per escape), and each
+        // secret exactly as stored, even where it reads like a placeholder: filled-in text is
+        // never read for placeholders again. A whole-string placeholder takes the value as
+        // JSON: a string here, so the same text.
         prop_assert_eq!(&upstream["json"]["params"]["t"], &json!(expected));
-        let (rescan, errors) = scan_with(&upstream, Scope::JobParams, Collect::All);
-        prop_assert!(rescan.is_empty());
-        prop_assert!(errors.is_empty());
+        // Without escapes and placeholder-like secrets, nothing in the output reads as one.
+        let placeholder_like = |text: &str| text.to_lowercase().contains("credential");
+        if escapes == 0 && !credential.values().any(|secret| placeholder_like(secret.as_str().unwrap())) {
+            let (rescan, errors) = scan_with(&upstream, Scope::JobParams, Collect::All);
+            prop_assert!(rescan.is_empty());
+            prop_assert!(errors.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_near_miss_among_valid_text_is_refused(
+        before in prop::collection::vec(template_piece(), 0..4),
+        near_miss in near_miss(),
+        after in prop::collection::vec(template_piece(), 0..4),
+    ) {
+        let text = |pieces: &[TemplatePiece]| pieces.iter().map(TemplatePiece::source).collect::<String>();
+        let template = format!("{}{near_miss}{}", text(&before), text(&after));
+        let body = json!({"json": {"params": {"t": template}}});
+        let err = scan(&body, Scope::JobParams).unwrap_err();
+        prop_assert_eq!(err.code(), "PLACEHOLDER_INVALID");
+        prop_assert_eq!(err.path(), "/json/params/t");
     }
 
     #[test]
