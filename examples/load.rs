@@ -182,46 +182,37 @@ async fn main() {
         8,
     )
     .await;
-    let (t, l) = run(
-        &client,
-        format!("{}/v1/jobs/create", mock.base),
-        LITERAL,
-        Some("demo-api-key"),
-        requests,
-        concurrency,
-    )
-    .await;
-    report("mock directly: jobs/create (baseline)", t, l);
-    let (t, l) = run(
-        &client,
-        format!("{}/v1/jobs/create", sidecar.base),
-        LITERAL,
-        None,
-        requests,
-        concurrency,
-    )
-    .await;
-    report("sidecar: jobs/create, no placeholder", t, l);
-    let (t, l) = run(
-        &client,
-        format!("{}/v1/jobs/create", sidecar.base),
-        PLACEHOLDERS,
-        None,
-        requests,
-        concurrency,
-    )
-    .await;
-    report("sidecar: jobs/create, 2 placeholders (warm)", t, l);
-    let (t, l) = run(
-        &client,
-        format!("{}/v1/jobs/list", sidecar.base),
-        LIST,
-        None,
-        requests,
-        concurrency,
-    )
-    .await;
-    report("sidecar: jobs/list (pass-through)", t, l);
+    let create = |base: &str| format!("{base}/v1/jobs/create");
+    let scenarios = [
+        (
+            "mock directly: jobs/create (baseline)",
+            create(&mock.base),
+            LITERAL,
+            Some("demo-api-key"),
+        ),
+        (
+            "sidecar: jobs/create, no placeholder",
+            create(&sidecar.base),
+            LITERAL,
+            None,
+        ),
+        (
+            "sidecar: jobs/create, 2 placeholders (warm)",
+            create(&sidecar.base),
+            PLACEHOLDERS,
+            None,
+        ),
+        (
+            "sidecar: jobs/list (pass-through)",
+            format!("{}/v1/jobs/list", sidecar.base),
+            LIST,
+            None,
+        ),
+    ];
+    for (name, url, body, key) in scenarios {
+        let (t, l) = run(&client, url, body, key, requests, concurrency).await;
+        report(name, t, l);
+    }
     let (rss, peak) = memory_kib(sidecar.child.id());
     println!("sidecar memory: VmRSS {rss} KiB, VmHWM {peak} KiB");
     for round in 2..=rounds {

@@ -82,17 +82,7 @@ async fn spawn_mock(args: &[&str]) -> (tokio::process::Child, common::TestClient
         .kill_on_drop(true)
         .spawn()
         .expect("the binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(20), stdout.read_line(&mut line))
-        .await
-        .expect("the listening line arrives in time")
-        .unwrap();
-    let base = line
-        .trim_end()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
+    let base = common::listening_base(&mut child).await;
     (child, common::TestClient::new(base))
 }
 

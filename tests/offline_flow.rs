@@ -11,7 +11,6 @@ use std::time::Duration;
 use common::{Answer, TestClient};
 use http::Method;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use webhook_receiver::{hmac_hex, Receiver};
 
@@ -39,17 +38,7 @@ async fn start_sidecar() -> Sidecar {
         .kill_on_drop(true)
         .spawn()
         .expect("the binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(20), stdout.read_line(&mut line))
-        .await
-        .expect("the listening line arrives in time")
-        .expect("stdout is readable");
-    let base = line
-        .trim_end()
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_owned();
+    let base = common::listening_base(&mut child).await;
     Sidecar {
         child,
         client: TestClient::new(base),

@@ -75,17 +75,7 @@ impl Sidecar {
                 sink.lock().push(line);
             }
         });
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        tokio::time::timeout(Duration::from_secs(20), stdout.read_line(&mut line))
-            .await
-            .expect("the listening line arrives in time")
-            .unwrap();
-        let base = line
-            .trim_end()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
+        let base = common::listening_base(&mut child).await;
         let started = wait_for(&logs, |log| log["message"] == "Sidecar started").await;
         let admin = format!("http://{}", started["admin"].as_str().unwrap());
         Self {

@@ -91,3 +91,25 @@ impl TestClient {
         .await
     }
 }
+
+/// Reads a started child's first stdout line, `listening on http://IP:PORT`, and returns the
+/// base URL; fails the test if it does not come within 20 seconds or reads otherwise.
+pub async fn listening_base(child: &mut tokio::process::Child) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    let mut stdout = tokio::io::BufReader::new(stdout);
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(20), stdout.read_line(&mut line))
+        .await
+        .expect("the listening line arrives in time")
+        .expect("stdout is readable");
+    let base = line
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+    assert!(
+        base.starts_with("http://") && !base.ends_with(":0"),
+        "{base}"
+    );
+    base.to_owned()
+}
