@@ -74,7 +74,7 @@ pub struct MockArgs {
     pub encryption_key_file: Option<PathBuf>,
 
     /// How long a job runs before it completes (e.g. 2s, 500ms), or `never` to keep jobs
-    /// running until cancelled.
+    /// running until cancelled or until their `timeout_seconds` (default 1800) runs out.
     #[arg(long, env = "LIBRETTO_MOCK_JOB_DURATION", default_value = "2s", value_parser = parse_job_duration)]
     pub job_duration: JobDuration,
 
