@@ -23,6 +23,7 @@ use serde_json::Value;
 use tracing::debug;
 
 use crate::cache::{CachedCredential, CredentialCache, Lookup};
+use crate::credential_answer::FetchedCredential;
 use crate::job_memory::{Filled, Launched};
 use crate::known_secrets::KnownSecrets;
 use crate::placeholder::may_contain_placeholder;
@@ -30,7 +31,7 @@ use crate::policy::{Policy, Refusal};
 use crate::rewrite::{apply, is_enveloped, parse_body, plan, scan, RewriteError, Scope};
 use crate::secret::WipeOnDrop;
 use crate::sidecar_error::SidecarError;
-use crate::upstream::{FetchedCredential, Upstream, UpstreamError};
+use crate::upstream::{Upstream, UpstreamError};
 
 /// Which kind of body is being resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

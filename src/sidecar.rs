@@ -169,14 +169,14 @@ impl ServeConfig {
         let api_key = file_key.or(env_key.filter(|key| !key.is_empty()));
         let upstream = if args.mock {
             if args.upstream != DEFAULT_UPSTREAM {
-                tracing::warn!(upstream = %crate::upstream::redact_url(&args.upstream), "Ignoring the upstream URL: --mock is on");
+                tracing::warn!(upstream = %crate::base_url::redact_url(&args.upstream), "Ignoring the upstream URL: --mock is on");
             }
             UpstreamChoice::Mock
         } else {
             if api_key.is_none() {
                 return Err(StartError::MissingKey);
             }
-            crate::upstream::BaseUrl::parse(&args.upstream)?;
+            crate::base_url::BaseUrl::parse(&args.upstream)?;
             UpstreamChoice::Url(args.upstream.clone())
         };
         let token = match &args.client_token_file {
@@ -523,7 +523,7 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     let _ = stdout.flush();
     drop(stdout);
     let upstream = match &config.upstream {
-        UpstreamChoice::Url(url) => crate::upstream::redact_url(url),
+        UpstreamChoice::Url(url) => crate::base_url::redact_url(url),
         UpstreamChoice::Mock => "mock".to_owned(),
     };
     info!(%upstream, admin = %admin_addr, "Sidecar started");

@@ -23,10 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::uri::{Authority, Scheme};
-use http::{
-    header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
-};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -35,14 +32,16 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use parking_lot::RwLock;
 use rustls::pki_types::pem::PemObject;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
+use crate::base_url::BaseUrl;
 use crate::body::{full, Body};
+use crate::credential_answer::{is_not_found_envelope, parse_credential, FetchedCredential};
 use crate::metrics::{route_label, Metrics};
-use crate::secret::{extend_zeroizing, Secret, WipeOnDrop};
+use crate::secret::{extend_zeroizing, Secret};
 
 /// The header the upstream reads the tenant's API key from.
 pub const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
@@ -132,68 +131,6 @@ pub struct UpstreamConfig {
     pub ca_file: Option<PathBuf>,
 }
 
-/// A credential as `credentials/get` returned it: its id and its value (JSON text, sealed by
-/// the caller before it is kept).
-pub struct FetchedCredential {
-    pub id: String,
-    /// The credential's `value` serialized as JSON (an object or a string).
-    pub value: Secret,
-}
-
-impl std::fmt::Debug for FetchedCredential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FetchedCredential")
-            .field("id", &self.id)
-            .field("value", &self.value)
-            .finish()
-    }
-}
-
-/// The upstream's scheme, host and path prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BaseUrl {
-    scheme: Scheme,
-    authority: Authority,
-    /// Path prefix without a trailing slash; empty for none.
-    prefix: String,
-}
-
-impl BaseUrl {
-    /// Parses `http(s)://host[:port][/prefix]`. A URL with user info (`user:pw@`) is refused:
-    /// credentials in a URL end up in logs and process listings.
-    pub fn parse(text: &str) -> Result<Self, UpstreamConfigError> {
-        let shown = redact_url(text);
-        let bad = || UpstreamConfigError::Url(shown.clone());
-        let uri: Uri = text.trim().parse().map_err(|_| bad())?;
-        let scheme = uri.scheme().cloned().ok_or_else(bad)?;
-        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
-            return Err(bad());
-        }
-        let authority = uri.authority().cloned().ok_or_else(bad)?;
-        if authority.as_str().contains('@') {
-            return Err(UpstreamConfigError::UserInfo(shown));
-        }
-        if text.contains('?') || text.contains('#') {
-            return Err(UpstreamConfigError::UrlQuery(shown));
-        }
-        let prefix = uri.path().trim_end_matches('/').to_owned();
-        Ok(Self {
-            scheme,
-            authority,
-            prefix,
-        })
-    }
-
-    /// The upstream URI for a client's path and query (which starts with `/`).
-    pub fn join(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(format!("{}{}", self.prefix, path_and_query))
-            .build()
-    }
-}
-
 /// The TLS client settings: the public (webpki) roots, plus the certificates of `ca_file` when
 /// one is given. A file that cannot be read, holds no certificate or a malformed one stops the
 /// start-up rather than failing every call later.
@@ -230,19 +167,6 @@ fn tls_config(
         .with_safe_default_protocol_versions()
         .map_err(|err| UpstreamConfigError::Tls(err.to_string()))
         .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
-}
-
-/// A URL as it may be shown in a log or an error: any user info (`user:pw@`) replaced by
-/// `***@`.
-pub fn redact_url(text: &str) -> String {
-    let Some((scheme, rest)) = text.split_once("://") else {
-        return text.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => text.to_owned(),
-    }
 }
 
 /// The upstream client. Cheap to clone; clones share the connection pool.
@@ -594,141 +518,9 @@ fn transport_reason(err: &hyper_util::client::legacy::Error) -> String {
     text
 }
 
-/// Whether a 404 body is the API's own "no such credential": the oRPC error envelope with code
-/// `NOT_FOUND`. Any other 404 (a wrong base path, a proxy's page) is an upstream failure, so a
-/// misconfigured sidecar does not report, and remember, every credential as missing.
-pub fn is_not_found_envelope(bytes: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(bytes)
-        .ok()
-        .and_then(|answer| {
-            answer
-                .pointer("/json/code")
-                .and_then(Value::as_str)
-                .map(|code| code == "NOT_FOUND")
-        })
-        .unwrap_or(false)
-}
-
-/// Parses a `credentials/get` answer: `{"json": {"id": "...", "value": <object or string>}}`.
-pub fn parse_credential(bytes: &[u8]) -> Result<FetchedCredential, UpstreamError> {
-    let mut answer = WipeOnDrop::new(
-        serde_json::from_slice::<Value>(bytes).map_err(|_| UpstreamError::Unreadable)?,
-    );
-    let output = answer
-        .get_mut("json")
-        .and_then(Value::as_object_mut)
-        .ok_or(UpstreamError::Unreadable)?;
-    let id = output
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or(UpstreamError::Unreadable)?
-        .to_owned();
-    let value = match output.remove("value").map(WipeOnDrop::new) {
-        Some(value) if value.is_object() || value.is_string() => value,
-        _ => return Err(UpstreamError::Unreadable),
-    };
-    // Compact JSON of a part of the answer is never longer than the answer, so the text is
-    // written once into its buffer, with no reallocation leaving a copy behind.
-    let mut text = zeroize::Zeroizing::new(Vec::with_capacity(bytes.len()));
-    serde_json::to_writer(&mut *text, &*value).map_err(|_| UpstreamError::Unreadable)?;
-    Ok(FetchedCredential {
-        id,
-        value: Secret::new(std::mem::take(&mut *text)),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base_url_with_and_without_prefix() {
-        let plain = BaseUrl::parse("https://api.libretto.sh").unwrap();
-        assert_eq!(
-            plain.join("/v1/jobs/create?x=1").unwrap().to_string(),
-            "https://api.libretto.sh/v1/jobs/create?x=1"
-        );
-        let prefixed = BaseUrl::parse("http://127.0.0.1:9000/api/").unwrap();
-        assert_eq!(
-            prefixed.join("/v1/jobs/list").unwrap().to_string(),
-            "http://127.0.0.1:9000/api/v1/jobs/list"
-        );
-    }
-
-    #[test]
-    fn user_info_is_refused_and_never_shown() {
-        for url in [
-            "http://user:pw@host/",
-            "https://pw@api.example.com",
-            "http://u:p@h:1/x?y",
-        ] {
-            let err = BaseUrl::parse(url).unwrap_err();
-            assert!(
-                matches!(err, UpstreamConfigError::UserInfo(_)),
-                "{url}: {err}"
-            );
-            let text = err.to_string();
-            assert!(!text.contains("pw") && !text.contains("u:p"), "{text}");
-            assert!(text.contains("--api-key-file"), "{text}");
-        }
-        assert_eq!(redact_url("http://a:b@h:1/p@q"), "http://***@h:1/p@q");
-        assert_eq!(redact_url("http://h/p@q"), "http://h/p@q");
-        assert!(matches!(
-            BaseUrl::parse("ftp://a:secret@h"),
-            Err(UpstreamConfigError::Url(text)) if !text.contains("secret")
-        ));
-    }
-
-    #[test]
-    fn base_url_rejects_other_schemes_and_queries() {
-        assert!(BaseUrl::parse("ftp://example.com").is_err());
-        assert!(BaseUrl::parse("example.com").is_err());
-        assert!(matches!(
-            BaseUrl::parse("http://example.com/?a=b"),
-            Err(UpstreamConfigError::UrlQuery(_))
-        ));
-    }
-
-    #[test]
-    fn credential_answers_object_or_string() {
-        let object =
-            parse_credential(br#"{"json":{"id":"c1","value":{"username":"u","n":1.50}}}"#).unwrap();
-        assert_eq!(object.id, "c1");
-        assert_eq!(object.value.expose(), br#"{"username":"u","n":1.50}"#);
-        let string = parse_credential(br#"{"json":{"id":"c2","value":"s3cr\"et"}}"#).unwrap();
-        assert_eq!(string.value.expose(), br#""s3cr\"et""#);
-    }
-
-    #[test]
-    fn credential_answers_of_other_shapes_are_unreadable() {
-        for bad in [
-            &b"not json"[..],
-            br#"{"id":"c1","value":{}}"#,
-            br#"{"json":{"value":{}}}"#,
-            br#"{"json":{"id":"c1","value":3}}"#,
-            br#"{"json":{"id":"c1"}}"#,
-        ] {
-            assert!(matches!(
-                parse_credential(bad),
-                Err(UpstreamError::Unreadable)
-            ));
-        }
-    }
-
-    #[test]
-    fn only_the_api_not_found_envelope_means_missing() {
-        assert!(is_not_found_envelope(
-            br#"{"json":{"defined":false,"code":"NOT_FOUND","status":404,"message":"x"}}"#
-        ));
-        for other in [
-            &b"<html>Not Found</html>"[..],
-            b"",
-            br#"{"json":{"code":"BAD_REQUEST"}}"#,
-            br#"{"code":"NOT_FOUND"}"#,
-        ] {
-            assert!(!is_not_found_envelope(other));
-        }
-    }
 
     #[test]
     fn only_transport_errors_and_5xx_are_retried() {
