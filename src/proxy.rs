@@ -39,7 +39,7 @@ use crate::answer::{Answers, Echo, Treatment};
 use crate::body::{read_limited, Body};
 use crate::cache::CredentialCache;
 use crate::guard::{self, Guard};
-use crate::metrics::{route_label, Metrics};
+use crate::metrics::{route_label, GaugeGuard, Metrics};
 use crate::resolve::{self, Checks, Resolution, Target};
 use crate::server::Handler;
 use crate::sidecar_error::SidecarError;
@@ -531,7 +531,7 @@ impl Handler for Proxy {
         let label = route_label(request.uri().path());
         let metrics = self.inner.metrics.clone();
         async move {
-            let _in_flight = metrics.in_flight();
+            let in_flight = metrics.in_flight();
             let started = Instant::now();
             let mut stats = RequestStats::default();
             let method = request.method().clone();
@@ -571,11 +571,24 @@ impl Handler for Proxy {
                 redacted = stats.redacted,
                 "Request finished"
             );
-            response
+            in_flight_until_body_ends(response, in_flight)
         }
         .instrument(span)
         .await
     }
+}
+
+/// Keeps the request counted as in flight until its answer's body has been sent (or dropped),
+/// so a streamed pass-through answer counts for as long as it streams.
+fn in_flight_until_body_ends(response: Response<Body>, in_flight: GaugeGuard) -> Response<Body> {
+    let (parts, body) = response.into_parts();
+    let body = body
+        .map_frame(move |frame| {
+            let _held = &in_flight;
+            frame
+        })
+        .boxed();
+    Response::from_parts(parts, body)
 }
 
 #[cfg(test)]

@@ -616,6 +616,54 @@ async fn in_flight_requests_are_seen_while_a_slow_request_runs() {
 }
 
 #[tokio::test]
+async fn a_streamed_answer_stays_in_flight_until_its_body_ends() {
+    use http_body_util::BodyExt;
+    let (fake, running) = fake_and_sidecar(Options::default()).await;
+    let admin = TestClient::new(&running.admin_url);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let request = http::Request::post(format!("{}/v1/stream", running.url))
+        .header("content-type", "application/json")
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut body = response.into_body();
+    let first = tokio::time::timeout(Duration::from_secs(10), body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.into_data().unwrap(), "first;");
+    // The head has been answered, the body is still streaming: still in flight.
+    let text = scrape(&admin).await;
+    assert_eq!(
+        sample(&text, "libretto_sidecar_in_flight_requests"),
+        1.0,
+        "{text}"
+    );
+    fake.release_stream();
+    tokio::time::timeout(Duration::from_secs(10), body.collect())
+        .await
+        .unwrap()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = scrape(&admin).await;
+        if sample(&text, "libretto_sidecar_in_flight_requests") == 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still in flight after the body ended: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
 async fn refusals_at_the_connection_cap_are_counted_and_carry_a_request_id() {
     let (_fake, running) = fake_and_sidecar(Options {
         server: ServerOptions {
