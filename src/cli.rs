@@ -206,8 +206,9 @@ pub struct ServeArgs {
     )]
     pub allowed_hosts: Vec<String>,
 
-    /// How long a client connection may stay open with no request in flight and no byte
-    /// received; also the time a new connection has to send its first byte.
+    /// How long a client connection may stay open with no byte moving either way; keep it
+    /// above --upstream-timeout. (A new connection's first byte is bounded by
+    /// --header-read-timeout.)
     #[arg(long, env = "LIBRETTO_SIDECAR_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
