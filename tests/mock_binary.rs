@@ -56,19 +56,7 @@ async fn bad_fixtures_stop_start_up_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.json");
     std::fs::write(&path, r#"{"tenants": [{"api_key": "k", "typo": []}]}"#).unwrap();
-    let output = tokio::time::timeout(
-        Duration::from_secs(20),
-        Command::new(env!("CARGO_BIN_EXE_libretto-sidecar"))
-            .args(["mock", "--listen", "127.0.0.1:0", "--fixtures"])
-            .arg(&path)
-            .output(),
-    )
-    .await
-    .expect("the binary exits in time")
-    .unwrap();
-    assert!(!output.status.success());
-    assert!(output.stdout.is_empty());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_start(&["--fixtures", path.to_str().unwrap()]).await;
     assert!(stderr.contains("fixtures"), "{stderr}");
 }
 
@@ -88,19 +76,12 @@ async fn spawn_mock(args: &[&str]) -> (tokio::process::Child, common::TestClient
 
 /// Runs the binary's mock with `args`, expecting it to refuse to start; returns its stderr.
 async fn refused_start(args: &[&str]) -> String {
-    let output = tokio::time::timeout(
-        Duration::from_secs(20),
+    common::refused_start(
         Command::new(env!("CARGO_BIN_EXE_libretto-sidecar"))
             .args(["mock", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .output(),
+            .args(args),
     )
     .await
-    .expect("the binary exits in time")
-    .unwrap();
-    assert!(!output.status.success(), "started with {args:?}");
-    assert!(output.stdout.is_empty());
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[tokio::test]

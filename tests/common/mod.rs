@@ -113,3 +113,15 @@ pub async fn listening_base(child: &mut tokio::process::Child) -> String {
     );
     base.to_owned()
 }
+
+/// Runs a command that must refuse to start: it exits unsuccessfully within 20 seconds without
+/// printing a listening line. Returns its stderr.
+pub async fn refused_start(command: &mut tokio::process::Command) -> String {
+    let output = tokio::time::timeout(Duration::from_secs(20), command.output())
+        .await
+        .expect("the binary exits in time")
+        .expect("the binary runs");
+    assert!(!output.status.success(), "it started: {command:?}");
+    assert!(output.stdout.is_empty(), "nothing listened");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
