@@ -28,7 +28,7 @@ use std::io::{Read, Write};
 use serde_json::Value;
 
 use crate::cli::CheckArgs;
-use crate::rewrite::{is_enveloped, scan_with, Collect, Scope};
+use crate::placeholders::{is_enveloped, scan_with, Collect, Scope};
 
 /// Exit status when the body is clean.
 pub const EXIT_CLEAN: u8 = 0;
@@ -159,7 +159,7 @@ pub fn report(input: &str) -> Report {
                     code: "INVALID_BODY".into(),
                     message: format!(
                     "The `json` member of a jobs/create body is the job's input, an object, not {}",
-                    crate::envelope::json_type_name(&parsed["json"])
+                    crate::http::envelope::json_type_name(&parsed["json"])
                 ),
                 }],
                 credentials: Vec::new(),
@@ -174,7 +174,7 @@ pub fn report(input: &str) -> Report {
                     code: "INVALID_BODY".into(),
                     message: format!(
                         "A jobs/create body is a JSON object, not {}",
-                        crate::envelope::json_type_name(&other)
+                        crate::http::envelope::json_type_name(&other)
                     ),
                 }],
                 credentials: Vec::new(),

@@ -326,11 +326,11 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 }
 
 /// Parses `--max-header-bytes`: a size of at least
-/// [`MIN_HEADER_BYTES`](crate::server::MIN_HEADER_BYTES), since the HTTP/1.1 server cannot read
+/// [`MIN_HEADER_BYTES`](crate::http::server::MIN_HEADER_BYTES), since the HTTP/1.1 server cannot read
 /// with a smaller buffer and would silently raise a smaller value.
 pub fn parse_header_size(text: &str) -> Result<usize, String> {
     let size = parse_size(text)?;
-    if size < crate::server::MIN_HEADER_BYTES {
+    if size < crate::http::server::MIN_HEADER_BYTES {
         return Err(format!(
             "`{text}` is too small: at least 8KiB: the HTTP/1.1 server's smallest read buffer"
         ));

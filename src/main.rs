@@ -10,7 +10,7 @@ type Failure = Box<dyn std::error::Error + Send + Sync>;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    libretto_sidecar::logging::init(cli.log_format);
+    libretto_sidecar::runtime::logging::init(cli.log_format);
     let result: Result<(), Failure> = match cli.command {
         Command::Mock(args) => libretto_sidecar::mock::run(args)
             .await
@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            libretto_sidecar::logging::report_fatal(cli.log_format, err.as_ref());
+            libretto_sidecar::runtime::logging::report_fatal(cli.log_format, err.as_ref());
             ExitCode::FAILURE
         }
     }

@@ -10,8 +10,8 @@ mod webhook_receiver;
 
 use std::time::Duration;
 
-use libretto_sidecar::backoff::Backoff;
 use libretto_sidecar::mock::{DeliveryConfig, MockConfig};
+use libretto_sidecar::runtime::backoff::Backoff;
 use mock_common::*;
 use serde_json::{json, Value};
 use webhook_receiver::{hmac_hex, Receiver, DEADLINE};

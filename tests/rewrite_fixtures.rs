@@ -13,7 +13,9 @@
 
 use std::path::Path;
 
-use libretto_sidecar::rewrite::{apply, parse_body, plan, redacted, scan, RewriteError, Scope};
+use libretto_sidecar::placeholders::{
+    apply, parse_body, plan, redacted, scan, RewriteError, Scope,
+};
 use serde_json::{json, Map, Value};
 
 fn run_fixture(path: &Path) -> Value {

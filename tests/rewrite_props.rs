@@ -1,8 +1,8 @@
 //! Properties of the grammar and the rewrite over generated inputs: the parser never panics,
 //! secrets survive the trip to the wire exactly, and resolved output holds no placeholder.
 
-use libretto_sidecar::placeholder::{Piece, Template};
-use libretto_sidecar::rewrite::{apply, parse_body, plan, scan, scan_with, Collect, Scope};
+use libretto_sidecar::placeholders::grammar::{Piece, Template};
+use libretto_sidecar::placeholders::{apply, parse_body, plan, scan, scan_with, Collect, Scope};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

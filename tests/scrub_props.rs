@@ -3,7 +3,7 @@
 //! writes it, as Python writes it with non-ASCII as `\uXXXX`, and escaped twice), and the rest
 //! of the answer is left as it was.
 
-use libretto_sidecar::scrub::{Scrubber, REDACTED};
+use libretto_sidecar::sidecar::answer::scrub::{Scrubber, REDACTED};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

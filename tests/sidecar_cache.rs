@@ -18,10 +18,10 @@ use mock_common::{never_config, ok, DEMO_KEY};
 use serde_json::{json, Value};
 use sidecar_support::{fake_and_sidecar, Options};
 
-use libretto_sidecar::body::Body;
-use libretto_sidecar::cache::CacheConfig;
+use libretto_sidecar::http::body::Body;
+use libretto_sidecar::http::server::{self, Handler, ServerOptions};
 use libretto_sidecar::mock::Mock;
-use libretto_sidecar::server::{self, Handler, ServerOptions};
+use libretto_sidecar::sidecar::credentials::cache::CacheConfig;
 use libretto_sidecar::sidecar::UpstreamChoice;
 
 const PORTAL_ID: &str = "11111111-1111-4111-8111-111111111111";

@@ -16,10 +16,10 @@ use sidecar_support::{
     fake_and_sidecar, start_sidecar, FakeUpstream, LookupMode, Options, UPSTREAM_KEY,
 };
 
-use libretto_sidecar::cache::CacheConfig;
-use libretto_sidecar::server::ServerOptions;
+use libretto_sidecar::http::server::ServerOptions;
+use libretto_sidecar::sidecar::credentials::cache::CacheConfig;
+use libretto_sidecar::sidecar::upstream::LOOKUP_ATTEMPTS;
 use libretto_sidecar::sidecar::{OpsConfig, UpstreamChoice};
-use libretto_sidecar::upstream::LOOKUP_ATTEMPTS;
 
 const PORTAL: &str = "portal-production";
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::{Answer, TestClient};
 use http::Method;
-use libretto_sidecar::guard::Guard;
-use libretto_sidecar::policy::Policy;
+use libretto_sidecar::sidecar::guard::policy::Policy;
+use libretto_sidecar::sidecar::guard::Guard;
 use libretto_sidecar::sidecar::{OpsConfig, UpstreamChoice};
 use mock_common::{fast_config, ok, start_demo, MockServer, DEMO_KEY};
 use serde_json::{json, Value};
@@ -351,7 +351,7 @@ async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) {
 #[tokio::test]
 async fn silent_connections_are_closed_and_free_the_cap() {
     let (_fake, sidecar) = fake_and_sidecar(Options {
-        server: libretto_sidecar::server::ServerOptions {
+        server: libretto_sidecar::http::server::ServerOptions {
             max_connections: 2,
             header_read_timeout: Duration::from_millis(300),
             idle_timeout: Duration::from_millis(600),

@@ -21,7 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::json;
 use sidecar_support::{start_sidecar, Options};
 
-use libretto_sidecar::envelope::json_response;
+use libretto_sidecar::http::envelope::json_response;
 use libretto_sidecar::sidecar::UpstreamChoice;
 
 /// A CA certificate (PEM) and a server certificate for 127.0.0.1 signed by it.
@@ -90,7 +90,7 @@ async fn tls_upstream(pki: &Pki, alpn: &[&[u8]]) -> (SocketAddr, Arc<Mutex<Vec<V
     (addr, versions)
 }
 
-fn answer(path: &str) -> Response<libretto_sidecar::body::Body> {
+fn answer(path: &str) -> Response<libretto_sidecar::http::body::Body> {
     match path {
         "/v1/credentials/get" => json_response(
             StatusCode::OK,

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use libretto_sidecar::rewrite::{apply, parse_body, plan, scan, Scope};
+use libretto_sidecar::placeholders::{apply, parse_body, plan, scan, Scope};
 use serde_json::json;
 
 fuzz_target!(|bytes: &[u8]| {

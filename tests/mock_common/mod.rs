@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use libretto_sidecar::cli::JobDuration;
+use libretto_sidecar::http::server::{self, ServerOptions};
 use libretto_sidecar::mock::{Mock, MockConfig};
-use libretto_sidecar::server::{self, ServerOptions};
 use serde_json::{json, Value};
 
 use crate::common::{Answer, TestClient};

@@ -15,14 +15,14 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
-use libretto_sidecar::admin::Readiness;
-use libretto_sidecar::body::{full, Body};
-use libretto_sidecar::cache::CacheConfig;
-use libretto_sidecar::guard::Guard;
-use libretto_sidecar::metrics::Metrics;
-use libretto_sidecar::proxy::{Proxy, ProxyConfig};
+use libretto_sidecar::http::body::{full, Body};
+use libretto_sidecar::http::server::{self, Handler, ServerOptions};
 use libretto_sidecar::secret::Secret;
-use libretto_sidecar::server::{self, Handler, ServerOptions};
+use libretto_sidecar::sidecar::admin::Readiness;
+use libretto_sidecar::sidecar::credentials::cache::CacheConfig;
+use libretto_sidecar::sidecar::guard::Guard;
+use libretto_sidecar::sidecar::metrics::Metrics;
+use libretto_sidecar::sidecar::proxy::{Proxy, ProxyConfig};
 use libretto_sidecar::sidecar::{OpsConfig, ServeConfig, Sidecar, UpstreamChoice};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
@@ -391,9 +391,9 @@ impl FakeUpstream {
             async move {
                 match step {
                     0 => Some((
-                        Ok::<_, libretto_sidecar::body::BoxError>(Frame::data(Bytes::from_static(
-                            b"first;",
-                        ))),
+                        Ok::<_, libretto_sidecar::http::body::BoxError>(Frame::data(
+                            Bytes::from_static(b"first;"),
+                        )),
                         1,
                     )),
                     1 => {
@@ -420,7 +420,7 @@ pub fn sha(bytes: &[u8]) -> u64 {
 }
 
 fn json_answer(status: StatusCode, body: Value) -> Response<Body> {
-    libretto_sidecar::envelope::json_response(status, &body)
+    libretto_sidecar::http::envelope::json_response(status, &body)
 }
 
 fn envelope_error(status: StatusCode, code: &str) -> Response<Body> {
@@ -489,7 +489,7 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
         cache: options.cache,
         guard: options.guard,
         server: options.server,
-        remember_jobs: libretto_sidecar::job_memory::DEFAULT_CAPACITY,
+        remember_jobs: libretto_sidecar::sidecar::answer::job_memory::DEFAULT_CAPACITY,
         ops: options.ops,
     };
     let sidecar = Sidecar::build(&config).await.unwrap();

@@ -12,7 +12,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::body::{full, Body};
+use crate::http::body::{full, Body};
 
 /// The message oRPC gives for a body it cannot parse.
 pub const MALFORMED_MESSAGE: &str = "Malformed request. Ensure the request body is properly formatted and the 'Content-Type' header is set correctly.";

@@ -1,6 +1,6 @@
 //! Scrubbing secrets out of an answer while it streams: text, HTML, NDJSON, server-sent events.
 //!
-//! A JSON answer is read whole and checked (see [`crate::answer`]), but an event stream (an
+//! A JSON answer is read whole and checked (see [`crate::sidecar::answer`]), but an event stream (an
 //! oRPC event iterator) never ends and a log download may be large, so other textual answers
 //! are scrubbed chunk by chunk instead of being buffered. A secret may be split across two
 //! chunks, so the last (longest pattern − 1) bytes of what arrived are held back until the
@@ -19,8 +19,8 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use tracing::warn;
 
-use crate::body::BoxError;
-use crate::scrub::{Scrubber, REDACTED};
+use crate::http::body::BoxError;
+use crate::sidecar::answer::scrub::{Scrubber, REDACTED};
 
 /// Scrubs a byte stream chunk by chunk, holding back what may be the start of a secret.
 #[derive(Debug)]

@@ -12,6 +12,8 @@
 //! (field names such as `password`, not values), and numbers, whose text `serde_json` keeps
 //! private.
 
+pub mod seal;
+
 use std::ops::{Deref, DerefMut};
 
 use serde_json::Value;

@@ -33,7 +33,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::envelope::ApiError;
+use crate::http::envelope::ApiError;
 
 /// Why a policy file could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
+use super::error::UpstreamError;
 use crate::secret::{Secret, WipeOnDrop};
-use crate::upstream::UpstreamError;
 
 /// A credential as `credentials/get` returned it: its id and its value (JSON text, sealed by
 /// the caller before it is kept).

@@ -10,10 +10,10 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
 
-use crate::body::{full, Body};
-use crate::envelope::{json_response, ApiError};
-use crate::metrics::Metrics;
-use crate::server::Handler;
+use crate::http::body::{full, Body};
+use crate::http::envelope::{json_response, ApiError};
+use crate::http::server::Handler;
+use crate::sidecar::metrics::Metrics;
 
 /// Whether the sidecar is ready: prefetch finished and shutdown not begun. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -10,13 +10,18 @@
 //! which may hold what the parser dropped, such as a duplicate key). A JSON answer that cannot
 //! be checked (larger than the limit, compressed, unreadable) is refused with 502 rather than
 //! passed on unchecked. Every other textual answer (text, HTML, XML, NDJSON, an event stream,
-//! or no content type at all) is scrubbed as it streams (see [`crate::scrub_stream`]), without
+//! or no content type at all) is scrubbed as it streams (see [`crate::sidecar::answer::scrub_stream`]), without
 //! its `Content-Length`; a compressed one is refused with 502 too. Binary answers (images,
 //! archives, `application/octet-stream`, ...) are streamed through untouched.
 //!
 //! `jobs/create` answers teach the job memory: the job id upstream gave, and what was filled
 //! where. A `credentials/get` that `--allow-credential-reads` let through is passed verbatim:
 //! its value is what the app asked to read.
+
+pub mod job_memory;
+pub mod known_secrets;
+pub mod scrub;
+pub mod scrub_stream;
 
 use std::time::Duration;
 
@@ -27,15 +32,15 @@ use hyper::body::Incoming;
 use serde_json::Value;
 use tracing::warn;
 
-use crate::body::{full, Body};
-use crate::guard::normalize_path;
-use crate::job_memory::{JobMemory, Launched};
-use crate::known_secrets::KnownSecrets;
-use crate::proxy::strip_hop_by_hop;
-use crate::scrub::Scrubber;
-use crate::scrub_stream::ScrubbedBody;
-use crate::sidecar_error::SidecarError;
-use crate::upstream::UpstreamError;
+use crate::http::body::{full, Body};
+use crate::http::headers::{is_binary, is_json, non_identity_encoding, strip_hop_by_hop};
+use crate::sidecar::answer::job_memory::{JobMemory, Launched};
+use crate::sidecar::answer::known_secrets::KnownSecrets;
+use crate::sidecar::answer::scrub::Scrubber;
+use crate::sidecar::answer::scrub_stream::ScrubbedBody;
+use crate::sidecar::error::SidecarError;
+use crate::sidecar::guard::normalize_path;
+use crate::sidecar::upstream::UpstreamError;
 
 /// The largest JSON answer checked. Far above any job, log page or report upstream sends; a
 /// larger JSON answer is refused with 502 instead of being passed on unscrubbed.
@@ -143,11 +148,7 @@ impl Answers {
         if !json && is_binary(&parts.headers) {
             return Ok(streamed(parts, body));
         }
-        if parts
-            .headers
-            .get(header::CONTENT_ENCODING)
-            .is_some_and(|coding| coding.as_bytes() != b"identity")
-        {
+        if non_identity_encoding(&parts.headers).is_some() {
             return Err(SidecarError::AnswerUnchecked { reason: "encoded" });
         }
         if !json {
@@ -186,64 +187,6 @@ impl Answers {
             redacted: cleaned.redacted,
         })
     }
-}
-
-/// Whether an answer's content type is JSON (`application/json`, `application/x+json`).
-pub fn is_json(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(|value| {
-            let essence = value
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            essence == "application/json" || essence.ends_with("+json")
-        })
-        .unwrap_or(false)
-}
-
-/// Whether an answer's content type is binary (`application/octet-stream`, `image/*`, archives,
-/// PDF, ...): passed untouched. Every other answer, one without a content type included, is
-/// taken for text and scrubbed.
-pub fn is_binary(headers: &http::HeaderMap) -> bool {
-    let Some(essence) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(|value| {
-            value
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
-    else {
-        return false;
-    };
-    if essence.contains("json") || essence.contains("xml") || essence.starts_with("text/") {
-        return false;
-    }
-    ["image/", "audio/", "video/", "font/"]
-        .iter()
-        .any(|prefix| essence.starts_with(prefix))
-        || matches!(
-            essence.as_str(),
-            "application/octet-stream"
-                | "application/zip"
-                | "application/gzip"
-                | "application/x-gzip"
-                | "application/x-tar"
-                | "application/x-7z-compressed"
-                | "application/zstd"
-                | "application/pdf"
-                | "application/wasm"
-                | "application/vnd.sqlite3"
-                | "application/x-protobuf"
-                | "application/protobuf"
-        )
 }
 
 /// Restores echoes and scrubs secrets in one JSON answer body. A body that does not parse is
@@ -370,7 +313,7 @@ mod tests {
 
     fn filled() -> Launched {
         Launched::new(
-            vec![crate::job_memory::Filled {
+            vec![crate::sidecar::answer::job_memory::Filled {
                 pointer: "/password".into(),
                 original: "{{credential:portal/password}}".into(),
             }],
@@ -439,29 +382,6 @@ mod tests {
         let failed = br#"{"json":{"defined":false,"message":"bad hunter22"}}"#;
         let cleaned = clean(failed, &Echo::JobGet, false, &jobs, &scrubber).unwrap();
         assert_eq!(text(&cleaned)["json"]["message"], "bad [redacted]");
-    }
-
-    #[test]
-    fn only_binary_types_skip_the_scrub() {
-        let headers = |kind: &str| {
-            let mut headers = http::HeaderMap::new();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(kind).unwrap());
-            headers
-        };
-        for binary in ["application/octet-stream", "image/png", "application/PDF"] {
-            assert!(is_binary(&headers(binary)), "{binary}");
-        }
-        for text in [
-            "text/plain; charset=utf-8",
-            "text/event-stream",
-            "application/x-ndjson",
-            "application/xml",
-            "application/javascript",
-            "image/svg+xml",
-        ] {
-            assert!(!is_binary(&headers(text)), "{text}");
-        }
-        assert!(!is_binary(&http::HeaderMap::new()));
     }
 
     #[test]

@@ -45,11 +45,11 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::credential_answer::FetchedCredential;
-use crate::metrics::Metrics;
-use crate::seal::{SealError, Sealer};
+use crate::secret::seal::{SealError, Sealer};
 use crate::secret::WipeOnDrop;
-use crate::upstream::UpstreamError;
+use crate::sidecar::metrics::Metrics;
+use crate::sidecar::upstream::credential_answer::FetchedCredential;
+use crate::sidecar::upstream::UpstreamError;
 
 /// How long a name that was just served stale keeps being served from its stale copy without
 /// a new lookup (capped by the stale window).

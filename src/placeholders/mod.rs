@@ -22,6 +22,8 @@
 //! arrays are refused with `CREDENTIAL_FIELD_NOT_TEXT` (there is no text that would be right for
 //! all of them, and guessing would hide a mistake). Filled-in values are never scanned again.
 
+pub mod grammar;
+
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
@@ -30,8 +32,8 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{Patch, PatchOperation, ReplaceOperation};
 use serde_json::{json, Map, Value};
 
-use crate::envelope::{json_type_name, ApiError};
-use crate::placeholder::{ParseErrorKind, Placeholder, Template};
+use crate::http::envelope::{json_type_name, ApiError};
+use crate::placeholders::grammar::{ParseErrorKind, Placeholder, Template};
 use crate::secret::{wipe_string, wipe_value, Wipe, WipeOnDrop};
 
 /// What the value of every patch operation is shown as in [`redacted`].
@@ -561,8 +563,10 @@ pub fn plan(scan: &Scan, lookup: &dyn Fn(&str) -> Option<Value>) -> Result<Patch
                 let mut text = WipeOnDrop::new(String::new());
                 for piece in site.template.pieces() {
                     match piece {
-                        crate::placeholder::Piece::Text(literal) => text.push_str(literal),
-                        crate::placeholder::Piece::Placeholder(placeholder) => {
+                        crate::placeholders::grammar::Piece::Text(literal) => {
+                            text.push_str(literal)
+                        }
+                        crate::placeholders::grammar::Piece::Placeholder(placeholder) => {
                             as_text(resolve(placeholder)?, placeholder, &site.path, &mut text)?
                         }
                     }

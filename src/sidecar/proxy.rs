@@ -35,24 +35,25 @@ use hyper::body::Incoming;
 use serde_json::Value;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::answer::{Answers, Echo, Treatment};
-use crate::body::{read_limited, Body};
-use crate::cache::CredentialCache;
-use crate::guard::{self, Guard};
-use crate::metrics::{route_label, GaugeGuard, Metrics};
-use crate::resolve::{self, Checks, Resolution, Target};
-use crate::server::Handler;
-use crate::sidecar_error::SidecarError;
-use crate::upstream::{Upstream, REQUEST_ID_HEADER};
+use crate::http::body::Body;
+use crate::http::headers::{
+    non_identity_encoding, request_id, strip_hop_by_hop, REQUEST_ID_HEADER,
+};
+use crate::http::limited::read_limited;
+use crate::http::server::Handler;
+use crate::sidecar::answer::{Answers, Echo, Treatment};
+use crate::sidecar::credentials::cache::CredentialCache;
+use crate::sidecar::credentials::resolve::{self, Checks, Resolution, Target};
+use crate::sidecar::error::SidecarError;
+use crate::sidecar::guard::{self, Guard};
+use crate::sidecar::metrics::{route_label, GaugeGuard, Metrics};
+use crate::sidecar::upstream::Upstream;
 
 /// The header listing the credential ids a forwarded job uses (the upstream's delete guard).
 pub const CREDENTIAL_IDS_HEADER: HeaderName = HeaderName::from_static("x-libretto-credential-ids");
 
 /// The response header marking a job resolved with a credential served past its expiry.
 pub const STALE_HEADER: HeaderName = HeaderName::from_static("x-libretto-sidecar-stale");
-
-/// The longest client-supplied request id kept; longer ones are replaced.
-const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// What the proxy does with a request, decided from method and path alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,56 +102,6 @@ impl Route {
             _ => Self::PassThrough,
         }
     }
-}
-
-/// Removes the hop-by-hop headers of RFC 9110 §7.6.1: `Connection` and every header it names,
-/// `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding` and `Upgrade`.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|list| list.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
-        headers.remove(name);
-    }
-    let proxy_headers: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with("proxy-"))
-        .cloned()
-        .collect();
-    for name in proxy_headers {
-        headers.remove(name);
-    }
-}
-
-/// The client's request id if it is usable, else a fresh UUID.
-pub fn request_id(headers: &HeaderMap) -> HeaderValue {
-    headers
-        .get(REQUEST_ID_HEADER)
-        .filter(|value| {
-            let bytes = value.as_bytes();
-            !bytes.is_empty()
-                && bytes.len() <= MAX_REQUEST_ID_LEN
-                && bytes.iter().all(|b| b.is_ascii_graphic())
-        })
-        .cloned()
-        .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
-        })
 }
 
 /// Settings of the proxy.
@@ -458,19 +409,10 @@ impl Proxy {
 /// Refuses a body the sidecar must read but could not: any `Content-Encoding` other than
 /// `identity`. A compressed `jobs/create` would hide its placeholders from the scan.
 fn refuse_encoded(headers: &HeaderMap) -> Result<(), SidecarError> {
-    for value in headers.get_all(header::CONTENT_ENCODING) {
-        let text = String::from_utf8_lossy(value.as_bytes());
-        let encoded = text
-            .split(',')
-            .map(str::trim)
-            .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"));
-        if encoded {
-            return Err(SidecarError::EncodingRefused {
-                encoding: text.chars().take(64).collect(),
-            });
-        }
+    match non_identity_encoding(headers) {
+        Some(encoding) => Err(SidecarError::EncodingRefused { encoding }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The `x-libretto-credential-ids` value for the ids a job used; `None` for none. An id that
@@ -486,7 +428,7 @@ fn credential_ids_header(ids: &[String]) -> Result<Option<HeaderValue>, SidecarE
         _ => {
             warn!("A credential id from the upstream cannot be sent in a header");
             Err(SidecarError::forward(
-                crate::upstream::UpstreamError::Unreadable,
+                crate::sidecar::upstream::UpstreamError::Unreadable,
             ))
         }
     }
@@ -642,29 +584,6 @@ mod tests {
     }
 
     #[test]
-    fn hop_by_hop_headers_are_stripped() {
-        let mut headers = HeaderMap::new();
-        for (name, value) in [
-            ("connection", "keep-alive, x-private"),
-            ("keep-alive", "timeout=5"),
-            ("x-private", "1"),
-            ("proxy-authorization", "Basic x"),
-            ("te", "trailers"),
-            ("trailer", "x-sum"),
-            ("transfer-encoding", "chunked"),
-            ("upgrade", "h2c"),
-            ("content-type", "application/json"),
-            ("x-custom", "kept"),
-        ] {
-            headers.append(name, HeaderValue::from_static(value));
-        }
-        strip_hop_by_hop(&mut headers);
-        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
-        left.sort_unstable();
-        assert_eq!(left, ["content-type", "x-custom"]);
-    }
-
-    #[test]
     fn only_identity_bodies_are_read() {
         let mut headers = HeaderMap::new();
         assert!(refuse_encoded(&headers).is_ok());
@@ -692,15 +611,5 @@ mod tests {
             assert_eq!(answer.code, "UPSTREAM_ERROR");
             assert_eq!(answer.data.unwrap()["reason"], "unreadable");
         }
-    }
-
-    #[test]
-    fn request_ids_are_kept_or_made() {
-        let mut headers = HeaderMap::new();
-        headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("abc-123"));
-        assert_eq!(request_id(&headers), "abc-123");
-        headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("has space"));
-        assert_eq!(request_id(&headers).len(), 36);
-        assert_eq!(request_id(&HeaderMap::new()).len(), 36);
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use http::{HeaderMap, StatusCode};
 use parking_lot::RwLock;
 
-use crate::envelope::ApiError;
+use crate::http::envelope::ApiError;
 use crate::secret::Secret;
 
 /// The header a local client presents its token in.

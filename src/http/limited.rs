@@ -1,36 +1,15 @@
-//! HTTP body types and the bounded body reader shared by every server in the crate.
-//!
-//! Answers are boxed so that a buffered JSON answer and a streamed upstream answer share one
-//! type. Request bodies are read through [`read_limited`], which stops at the configured limit
-//! instead of buffering whatever a client sends.
+//! The bounded read of a whole request body: it stops at the configured limit instead of
+//! buffering whatever a client sends, and at a deadline instead of waiting for a client that
+//! never finishes.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
-use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::envelope::ApiError;
-
-/// Any error a body can fail with.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The body type of every answer the crate's servers give.
-pub type Body = BoxBody<Bytes, BoxError>;
-
-/// A body holding the given bytes.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
-}
-
-/// An empty body.
-pub fn empty() -> Body {
-    Empty::<Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed()
-}
+use crate::http::body::BoxError;
+use crate::http::envelope::ApiError;
 
 /// How long a client may take to send a request body the server reads whole.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,6 +44,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::Full;
 
     #[tokio::test]
     async fn a_declared_length_over_the_limit_is_refused_at_once() {

@@ -7,7 +7,7 @@
 use http::uri::{Authority, Scheme};
 use http::Uri;
 
-use crate::upstream::UpstreamConfigError;
+use super::error::UpstreamConfigError;
 
 /// The upstream's scheme, host and path prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]

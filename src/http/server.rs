@@ -23,10 +23,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{debug, info_span, warn, Instrument};
 
-use crate::body::Body;
-use crate::conn_limits::Deadlined;
-use crate::envelope::ApiError;
-use crate::metrics::{route_label, Metrics};
+use crate::http::body::Body;
+use crate::http::conn_limits::Deadlined;
+use crate::http::envelope::ApiError;
 
 /// Handles one request. Implemented by the mock's router and the sidecar's proxy.
 pub trait Handler: Clone + Send + Sync + 'static {
@@ -41,8 +40,17 @@ pub struct PeerAddr(pub SocketAddr);
 /// (it would raise a smaller value silently, so the command line refuses one).
 pub const MIN_HEADER_BYTES: usize = 8192;
 
+/// What a server reports about its connections to whoever counts them (the sidecar's
+/// metrics), without this module knowing who that is.
+pub trait ConnectionObserver: Send + Sync + 'static {
+    /// A connection was accepted; the returned guard is dropped when it closes.
+    fn opened(&self) -> Box<dyn Send>;
+    /// A request on a connection over the cap was answered 503.
+    fn refused(&self, path: &str);
+}
+
 /// Limits applied to every connection.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerOptions {
     /// How long a client may take to send a request's headers.
     pub header_read_timeout: Duration,
@@ -52,10 +60,22 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// How long in-flight requests may take to finish after shutdown begins.
     pub shutdown_grace: Duration,
-    /// Where open connections are counted, if anywhere.
-    pub metrics: Option<Metrics>,
+    /// Where open and refused connections are counted, if anywhere.
+    pub observer: Option<Arc<dyn ConnectionObserver>>,
     /// How long a connection may stay silent (no byte either way) before it is closed.
     pub idle_timeout: Duration,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("idle_timeout", &self.idle_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ServerOptions {
@@ -65,7 +85,7 @@ impl Default for ServerOptions {
             max_header_bytes: 64 * 1024,
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(10),
-            metrics: None,
+            observer: None,
             idle_timeout: Duration::from_secs(60),
         }
     }
@@ -121,7 +141,7 @@ pub async fn serve<H: Handler>(
         let span = info_span!("conn", %peer);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             debug!(parent: &span, "Connection over the cap");
-            tokio::spawn(refuse_over_capacity(io, options.metrics.clone()).instrument(span));
+            tokio::spawn(refuse_over_capacity(io, options.observer.clone()).instrument(span));
             continue;
         };
         let handler = handler.clone();
@@ -135,7 +155,7 @@ pub async fn serve<H: Handler>(
             .serve_connection_with_upgrades(io, service)
             .into_owned();
         let watched = graceful.watch(connection);
-        let open = options.metrics.as_ref().map(Metrics::open_connection);
+        let open = options.observer.as_ref().map(|observer| observer.opened());
         tokio::spawn(
             async move {
                 let _open = open;
@@ -159,7 +179,7 @@ pub async fn serve<H: Handler>(
     }
 }
 
-/// The connection with its first-byte and idle deadlines (see [`crate::conn_limits`]).
+/// The connection with its first-byte and idle deadlines (see [`crate::http::conn_limits`]).
 fn deadlined(
     io: TokioIo<tokio::net::TcpStream>,
     options: &ServerOptions,
@@ -174,27 +194,26 @@ fn deadlined(
 /// Answers every request on an over-cap connection with 503 and closes it. The refusal is
 /// counted like any other (request by route and status, error by code) and carries a request
 /// id.
-async fn refuse_over_capacity(io: TokioIo<tokio::net::TcpStream>, metrics: Option<Metrics>) {
+async fn refuse_over_capacity(
+    io: TokioIo<tokio::net::TcpStream>,
+    observer: Option<Arc<dyn ConnectionObserver>>,
+) {
     let service = service_fn(move |request: Request<Incoming>| {
-        let metrics = metrics.clone();
+        let observer = observer.clone();
         async move {
-            let request_id = crate::proxy::request_id(request.headers());
+            let request_id = crate::http::headers::request_id(request.headers());
             let mut response = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",
                 "Too many open connections; retry shortly",
             )
             .into_response();
-            if let Some(metrics) = &metrics {
-                metrics.error("SERVICE_UNAVAILABLE");
-                metrics.request(
-                    route_label(request.uri().path()),
-                    StatusCode::SERVICE_UNAVAILABLE.as_u16(),
-                );
+            if let Some(observer) = &observer {
+                observer.refused(request.uri().path());
             }
             let headers = response.headers_mut();
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-            headers.insert(crate::upstream::REQUEST_ID_HEADER, request_id);
+            headers.insert(crate::http::headers::REQUEST_ID_HEADER, request_id);
             Ok::<_, Infallible>(response)
         }
     });

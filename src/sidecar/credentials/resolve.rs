@@ -22,16 +22,16 @@ use http::HeaderValue;
 use serde_json::Value;
 use tracing::debug;
 
-use crate::cache::{CachedCredential, CredentialCache, Lookup};
-use crate::credential_answer::FetchedCredential;
-use crate::job_memory::{Filled, Launched};
-use crate::known_secrets::KnownSecrets;
-use crate::placeholder::may_contain_placeholder;
-use crate::policy::{Policy, Refusal};
-use crate::rewrite::{apply, is_enveloped, parse_body, plan, scan, RewriteError, Scope};
+use crate::placeholders::grammar::may_contain_placeholder;
+use crate::placeholders::{apply, is_enveloped, parse_body, plan, scan, RewriteError, Scope};
 use crate::secret::WipeOnDrop;
-use crate::sidecar_error::SidecarError;
-use crate::upstream::{Upstream, UpstreamError};
+use crate::sidecar::answer::job_memory::{Filled, Launched};
+use crate::sidecar::answer::known_secrets::KnownSecrets;
+use crate::sidecar::credentials::cache::{CachedCredential, CredentialCache, Lookup};
+use crate::sidecar::error::SidecarError;
+use crate::sidecar::guard::policy::{Policy, Refusal};
+use crate::sidecar::upstream::credential_answer::FetchedCredential;
+use crate::sidecar::upstream::{Upstream, UpstreamError};
 
 /// Which kind of body is being resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,7 +247,7 @@ pub async fn fetch_and_learn(
 
 /// The strings holding placeholders, before they are filled: pointer relative to `params`,
 /// and the text the app sent. Read from the body before the patch is applied.
-fn filled_places(body: &Value, scan: &crate::rewrite::Scan) -> Vec<Filled> {
+fn filled_places(body: &Value, scan: &crate::placeholders::Scan) -> Vec<Filled> {
     let mut filled: Vec<Filled> = Vec::new();
     for (path, _) in scan.sites() {
         if filled

@@ -7,11 +7,11 @@
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::cache::CacheError;
-use crate::envelope::ApiError;
-use crate::policy::{NotAllowed, Refusal};
-use crate::rewrite::RewriteError;
-use crate::upstream::UpstreamError;
+use crate::http::envelope::ApiError;
+use crate::placeholders::RewriteError;
+use crate::sidecar::credentials::cache::CacheError;
+use crate::sidecar::guard::policy::{NotAllowed, Refusal};
+use crate::sidecar::upstream::UpstreamError;
 
 /// A request the sidecar refuses or cannot complete.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -31,7 +31,7 @@ pub enum SidecarError {
     /// The request body could not be read from the client.
     #[error("request body could not be read")]
     BodyUnreadable,
-    /// The request body did not arrive within [`crate::body::BODY_READ_TIMEOUT`].
+    /// The request body did not arrive within [`crate::http::limited::BODY_READ_TIMEOUT`].
     #[error("request body did not arrive in time")]
     BodyTimeout,
     /// The rewritten body could not be serialized again.
@@ -101,7 +101,7 @@ impl SidecarError {
                 "TIMEOUT",
                 format!(
                     "The request body did not arrive within {}s",
-                    crate::body::BODY_READ_TIMEOUT.as_secs()
+                    crate::http::limited::BODY_READ_TIMEOUT.as_secs()
                 ),
             )
             .defined(),

@@ -20,15 +20,19 @@
 //! segments removed, case folded), so `//v1/credentials/./GET` cannot slip past a check that
 //! an upstream's router would not make.
 
+pub mod access;
+pub mod policy;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::{header, HeaderMap, Method, StatusCode, Uri};
 use serde_json::json;
 
-use crate::access::{check_forwarded, ClientToken, TOKEN_HEADER};
-use crate::envelope::ApiError;
-use crate::policy::{Policy, Refusal};
+use crate::http::envelope::ApiError;
+use crate::http::headers::is_json_request;
+use crate::sidecar::guard::access::{check_forwarded, ClientToken, TOKEN_HEADER};
+use crate::sidecar::guard::policy::{Policy, Refusal};
 
 /// The request checks and the policy. Cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -172,15 +176,6 @@ fn host_name(host: &str) -> &str {
         Some((name, _)) if !name.contains(':') => name,
         _ => host,
     }
-}
-
-/// Whether the request's content type is `application/json` (parameters allowed).
-fn is_json_request(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// A 403 `FORBIDDEN` refusal (`defined: false`, like the relay check).

@@ -4,6 +4,7 @@
 //! loop. Route labels come from a fixed list of Libretto routes, so a client sending random
 //! paths cannot grow the label set without bound; anything else is counted as `other`.
 
+use crate::http::server::ConnectionObserver;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -264,6 +265,17 @@ impl GaugeGuard {
 impl Drop for GaugeGuard {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+impl ConnectionObserver for Metrics {
+    fn opened(&self) -> Box<dyn Send> {
+        Box::new(self.open_connection())
+    }
+
+    fn refused(&self, path: &str) {
+        self.error("SERVICE_UNAVAILABLE");
+        self.request(route_label(path), 503);
     }
 }
 

@@ -15,6 +15,15 @@
 //! at once, the proxy stops accepting and in-flight requests get `--shutdown-grace` to finish;
 //! SIGHUP re-reads the API key file, which is also checked for a new key every few seconds.
 
+pub mod admin;
+pub mod answer;
+pub mod credentials;
+pub mod error;
+pub mod guard;
+pub mod metrics;
+pub mod proxy;
+pub mod upstream;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,21 +34,21 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::access::{check_bind, AccessError, ClientToken};
-use crate::admin::{Admin, Readiness};
-use crate::answer::Answers;
-use crate::backoff::Backoff;
-use crate::cache::{CacheConfig, CredentialCache};
 use crate::cli::ServeArgs;
-use crate::guard::Guard;
-use crate::job_memory::{self, JobMemory};
-use crate::metrics::Metrics;
+use crate::http::server::{self, ServerOptions};
 use crate::mock::{Mock, MockConfig, DEMO_FIXTURES};
-use crate::policy::{Policy, PolicyError};
-use crate::proxy::{Proxy, ProxyConfig};
+use crate::runtime::backoff::Backoff;
 use crate::secret::Secret;
-use crate::server::{self, ServerOptions};
-use crate::upstream::{
+use crate::sidecar::admin::{Admin, Readiness};
+use crate::sidecar::answer::job_memory::{self, JobMemory};
+use crate::sidecar::answer::Answers;
+use crate::sidecar::credentials::cache::{CacheConfig, CredentialCache};
+use crate::sidecar::guard::access::{check_bind, AccessError, ClientToken};
+use crate::sidecar::guard::policy::{Policy, PolicyError};
+use crate::sidecar::guard::Guard;
+use crate::sidecar::metrics::Metrics;
+use crate::sidecar::proxy::{Proxy, ProxyConfig};
+use crate::sidecar::upstream::{
     KeyReloadError, Upstream, UpstreamConfig, UpstreamConfigError, KEY_FILE_POLL,
 };
 
@@ -169,14 +178,14 @@ impl ServeConfig {
         let api_key = file_key.or(env_key.filter(|key| !key.is_empty()));
         let upstream = if args.mock {
             if args.upstream != DEFAULT_UPSTREAM {
-                tracing::warn!(upstream = %crate::base_url::redact_url(&args.upstream), "Ignoring the upstream URL: --mock is on");
+                tracing::warn!(upstream = %crate::sidecar::upstream::base_url::redact_url(&args.upstream), "Ignoring the upstream URL: --mock is on");
             }
             UpstreamChoice::Mock
         } else {
             if api_key.is_none() {
                 return Err(StartError::MissingKey);
             }
-            crate::base_url::BaseUrl::parse(&args.upstream)?;
+            crate::sidecar::upstream::base_url::BaseUrl::parse(&args.upstream)?;
             UpstreamChoice::Url(args.upstream.clone())
         };
         let token = match &args.client_token_file {
@@ -367,7 +376,7 @@ impl Sidecar {
         };
         let options = ServerOptions {
             shutdown_grace: self.shutdown_grace,
-            metrics: Some(self.metrics.clone()),
+            observer: Some(std::sync::Arc::new(self.metrics.clone())),
             ..self.server.clone()
         };
         let key_watch = self.proxy.upstream().spawn_key_watch(self.key_poll);
@@ -395,7 +404,7 @@ async fn prefetch(proxy: Proxy, names: Vec<String>, readiness: Readiness) {
                 let found = proxy
                     .cache()
                     .get(name, || {
-                        crate::resolve::fetch_and_learn(
+                        crate::sidecar::credentials::resolve::fetch_and_learn(
                             proxy.upstream(),
                             &proxy.answers().known,
                             name,
@@ -490,12 +499,12 @@ async fn start_mock() -> Result<(SocketAddr, JoinHandle<()>), StartError> {
 /// `libretto-sidecar serve`: checks the flags, binds, prints the one `listening on` line and
 /// serves until the process is asked to stop.
 pub async fn run(args: ServeArgs) -> Result<(), StartError> {
-    if let Err(err) = crate::hardening::disable_core_dumps() {
+    if let Err(err) = crate::runtime::hardening::disable_core_dumps() {
         warn!(error = %err, "Core dumps could not be disabled");
     }
     let config = ServeConfig::from_args(&args, key_from_env())?;
     // Signal handlers go in before anything listens, so an early signal is never fatal.
-    let shutdown = crate::shutdown::install();
+    let shutdown = crate::runtime::shutdown::install();
     let sidecar = Sidecar::build(&config).await?;
     let _reload =
         spawn_reload_on_sighup(sidecar.proxy.upstream().clone(), config.guard.token.clone());
@@ -523,7 +532,7 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     let _ = stdout.flush();
     drop(stdout);
     let upstream = match &config.upstream {
-        UpstreamChoice::Url(url) => crate::base_url::redact_url(url),
+        UpstreamChoice::Url(url) => crate::sidecar::upstream::base_url::redact_url(url),
         UpstreamChoice::Mock => "mock".to_owned(),
     };
     info!(%upstream, admin = %admin_addr, "Sidecar started");

@@ -23,8 +23,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tracing::warn;
 
-use crate::scrub::{secret_strings, Scrubber};
 use crate::secret::Secret;
+use crate::sidecar::answer::scrub::{secret_strings, Scrubber};
 
 /// How long a value stays known after it was last seen.
 pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);

@@ -1,0 +1,10 @@
+//! The HTTP plumbing shared by the sidecar and the mock: the oRPC error envelope, bounded body
+//! reads, the serve loop with its connection limits, and the header helpers (hop-by-hop
+//! headers, request ids, content type and encoding), each written once.
+
+pub mod body;
+pub(crate) mod conn_limits;
+pub mod envelope;
+pub mod headers;
+pub mod limited;
+pub mod server;

@@ -1,0 +1,8 @@
+//! The process around the servers: logging, shutdown signals, hardening (no core dumps), the
+//! clock used for timestamps, and the jittered backoff used for retries.
+
+pub mod backoff;
+pub(crate) mod clock;
+pub(crate) mod hardening;
+pub mod logging;
+pub(crate) mod shutdown;
