@@ -204,4 +204,22 @@ mod tests {
             assert_eq!(non_identity_encoding(&headers).as_deref(), Some(coding));
         }
     }
+
+    #[test]
+    fn json_content_types() {
+        let mut headers = HeaderMap::new();
+        assert!(!is_json(&headers));
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert!(is_json(&headers));
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/problem+json"),
+        );
+        assert!(is_json(&headers));
+        headers.insert("content-type", HeaderValue::from_static("text/plain"));
+        assert!(!is_json(&headers));
+    }
 }

@@ -45,7 +45,7 @@ pub fn route_label(path: &str) -> &'static str {
     let route = path.rsplit_once("/v1/").map_or("", |(_, route)| route);
     KNOWN_ROUTES
         .iter()
-        .find(|known| **known == route)
+        .find(|known| known.eq_ignore_ascii_case(route))
         .copied()
         .unwrap_or("other")
 }

@@ -22,6 +22,7 @@ pub mod error;
 pub mod guard;
 pub mod metrics;
 pub mod proxy;
+pub mod route;
 pub mod upstream;
 
 use std::io::Write;

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response};
 use http_body::Body as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
@@ -46,7 +46,8 @@ use crate::sidecar::credentials::cache::CredentialCache;
 use crate::sidecar::credentials::resolve::{self, Checks, Resolution, Target};
 use crate::sidecar::error::SidecarError;
 use crate::sidecar::guard::{self, Guard};
-use crate::sidecar::metrics::{route_label, GaugeGuard, Metrics};
+use crate::sidecar::metrics::{GaugeGuard, Metrics};
+use crate::sidecar::route::{CredentialWrite, Kind, Route};
 use crate::sidecar::upstream::Upstream;
 
 /// The header listing the credential ids a forwarded job uses (the upstream's delete guard).
@@ -54,55 +55,6 @@ pub const CREDENTIAL_IDS_HEADER: HeaderName = HeaderName::from_static("x-librett
 
 /// The response header marking a job resolved with a credential served past its expiry.
 pub const STALE_HEADER: HeaderName = HeaderName::from_static("x-libretto-sidecar-stale");
-
-/// What the proxy does with a request, decided from method and path alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// One of the routes below asked for with another method than POST: refused, since an
-    /// oRPC GET carries its input in the query, where placeholders would pass unresolved.
-    NotPost,
-    /// `jobs/create`: placeholders resolved, then forwarded.
-    Job,
-    /// `schedules/create|update`: placeholders refused, or resolved with `--resolve-schedules`.
-    Schedule,
-    /// A credential write: forwarded, then cache entries dropped on success.
-    CredentialWrite(CredentialWrite),
-    /// Anything else: streamed through.
-    PassThrough,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialWrite {
-    Create,
-    Update,
-    Upsert,
-    Delete,
-}
-
-impl Route {
-    /// Classifies a request. The path is compared as [`guard::normalize_path`] sees it, so
-    /// no spelling of a special route (`//v1/jobs/./create`, `%6Aobs`, `;x`) passes through
-    /// unread. The special routes take POST only.
-    pub fn of(method: &Method, path: &str) -> Self {
-        let route = Self::of_path(&guard::normalize_path(path));
-        if route != Self::PassThrough && method != Method::POST {
-            return Self::NotPost;
-        }
-        route
-    }
-
-    fn of_path(normalized: &str) -> Self {
-        match normalized {
-            "/v1/jobs/create" => Self::Job,
-            "/v1/schedules/create" | "/v1/schedules/update" => Self::Schedule,
-            "/v1/credentials/create" => Self::CredentialWrite(CredentialWrite::Create),
-            "/v1/credentials/update" => Self::CredentialWrite(CredentialWrite::Update),
-            "/v1/credentials/upsert" => Self::CredentialWrite(CredentialWrite::Upsert),
-            "/v1/credentials/delete" => Self::CredentialWrite(CredentialWrite::Delete),
-            _ => Self::PassThrough,
-        }
-    }
-}
 
 /// Settings of the proxy.
 #[derive(Debug, Clone, Copy)]
@@ -198,6 +150,7 @@ impl Proxy {
     async fn route(
         &self,
         request: Request<Incoming>,
+        route: &Route,
         request_id: &HeaderValue,
         stats: &mut RequestStats,
     ) -> Result<Response<Body>, SidecarError> {
@@ -212,20 +165,20 @@ impl Proxy {
         headers.remove(CREDENTIAL_IDS_HEADER);
         headers.insert(REQUEST_ID_HEADER, request_id.clone());
 
-        let route = Route::of(&parts.method, parts.uri.path());
-        if !matches!(route, Route::PassThrough | Route::NotPost) {
+        let kind = route.kind();
+        if kind.is_read_whole() {
             refuse_encoded(&headers)?;
         }
-        match route {
-            Route::NotPost => Err(SidecarError::MethodRefused {
+        match kind {
+            Kind::NotPost => Err(SidecarError::MethodRefused {
                 method: parts.method.to_string(),
             }),
-            Route::PassThrough => {
-                let treatment = if guard::is_credential_read(parts.uri.path()) {
+            Kind::PassThrough | Kind::CredentialRead => {
+                let treatment = if kind == Kind::CredentialRead {
                     // Only reached with --allow-credential-reads: the value is what was asked.
                     Treatment::Verbatim
                 } else {
-                    Treatment::Clean(Echo::of_path(parts.uri.path()))
+                    Treatment::Clean(route.echo())
                 };
                 let limit = self.inner.config.max_body;
                 if body.size_hint().lower() > u64::try_from(limit).unwrap_or(u64::MAX) {
@@ -256,9 +209,9 @@ impl Proxy {
                 };
                 Ok(self.answer(response, treatment, stats).await?.0)
             }
-            Route::Job | Route::Schedule => {
-                let target = match route {
-                    Route::Job => Target::Job,
+            Kind::Job | Kind::Schedule => {
+                let target = match kind {
+                    Kind::Job => Target::Job,
                     _ if self.inner.config.resolve_schedules => Target::ScheduleResolved,
                     _ => Target::ScheduleRefused,
                 };
@@ -303,8 +256,8 @@ impl Proxy {
                     // Counted only once the expired value has reached the upstream.
                     self.inner.metrics.stale_serve();
                 }
-                let echo = match route {
-                    Route::Job if !filled.is_empty() => Echo::JobCreated(filled),
+                let echo = match kind {
+                    Kind::Job if !filled.is_empty() => Echo::JobCreated(filled),
                     _ => Echo::None,
                 };
                 let answered = match forwarded {
@@ -318,14 +271,14 @@ impl Proxy {
                 audit(&uses, workflow.as_deref(), job_id, status);
                 Ok(mark_stale(answered?.0, stale))
             }
-            Route::CredentialWrite(write) => {
+            Kind::CredentialWrite(write) => {
                 let bytes = self.read_body(body).await?;
-                self.inner
-                    .guard
-                    .check_credential_write(parts.uri.path(), &bytes)?;
                 let input = serde_json::from_slice::<Value>(&bytes)
                     .ok()
                     .and_then(|mut body| body.get_mut("json").map(Value::take));
+                self.inner
+                    .guard
+                    .check_credential_write(write, input.as_ref())?;
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
                 let response = self
                     .inner
@@ -470,21 +423,22 @@ impl Handler for Proxy {
             method = %request.method(),
             path = %request.uri().path(),
         );
-        let label = route_label(request.uri().path());
+        let route = Route::of(request.method(), request.uri().path());
+        let label = route.label();
         let metrics = self.inner.metrics.clone();
         async move {
             let in_flight = metrics.in_flight();
             let started = Instant::now();
             let mut stats = RequestStats::default();
             let method = request.method().clone();
-            let route = request.uri().path().to_owned();
+            let path = request.uri().path().to_owned();
             let admitted =
                 self.inner
                     .guard
-                    .admit_request(request.method(), request.uri(), request.headers());
+                    .admit(request.method(), request.uri(), request.headers(), &route);
             let routed = match admitted {
                 Ok(()) => self
-                    .route(request, &request_id, &mut stats)
+                    .route(request, &route, &request_id, &mut stats)
                     .await
                     .map_err(|err| err.to_api_error()),
                 Err(refused) => Err(refused),
@@ -503,7 +457,7 @@ impl Handler for Proxy {
                 .insert(REQUEST_ID_HEADER, request_id.clone());
             info!(
                 %method,
-                %route,
+                route = %path,
                 status = response.status().as_u16(),
                 elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 placeholders = stats.placeholders,
@@ -536,52 +490,6 @@ fn in_flight_until_body_ends(response: Response<Body>, in_flight: GaugeGuard) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn routes_by_method_and_path() {
-        assert_eq!(Route::of(&Method::POST, "/v1/jobs/create"), Route::Job);
-        assert_eq!(Route::of(&Method::POST, "/v1/jobs/create/"), Route::Job);
-        assert_eq!(Route::of(&Method::GET, "/v1/jobs/create"), Route::NotPost);
-        assert_eq!(
-            Route::of(&Method::PUT, "/v1/credentials/delete"),
-            Route::NotPost
-        );
-        assert_eq!(Route::of(&Method::GET, "/v1/jobs/list"), Route::PassThrough);
-        for disguised in [
-            "//v1/jobs/create",
-            "/v1/jobs/./create",
-            "/v1/JOBS/Create",
-            "/v1/jobs/%63reate",
-            "/v1/jobs/create;x=1",
-            "/v1/credentials/../jobs/create",
-        ] {
-            assert_eq!(
-                Route::of(&Method::POST, disguised),
-                Route::Job,
-                "{disguised}"
-            );
-        }
-        assert_eq!(
-            Route::of(&Method::POST, "/v1/Credentials//Update"),
-            Route::CredentialWrite(CredentialWrite::Update)
-        );
-        assert_eq!(
-            Route::of(&Method::POST, "/v1/schedules/update"),
-            Route::Schedule
-        );
-        assert_eq!(
-            Route::of(&Method::POST, "/v1/credentials/upsert"),
-            Route::CredentialWrite(CredentialWrite::Upsert)
-        );
-        assert_eq!(
-            Route::of(&Method::POST, "/v1/credentials/get"),
-            Route::PassThrough
-        );
-        assert_eq!(
-            Route::of(&Method::POST, "/v1/jobs/list"),
-            Route::PassThrough
-        );
-    }
 
     #[test]
     fn only_identity_bodies_are_read() {

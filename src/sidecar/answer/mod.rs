@@ -39,7 +39,6 @@ use crate::sidecar::answer::known_secrets::KnownSecrets;
 use crate::sidecar::answer::scrub::Scrubber;
 use crate::sidecar::answer::scrub_stream::ScrubbedBody;
 use crate::sidecar::error::SidecarError;
-use crate::sidecar::guard::normalize_path;
 use crate::sidecar::upstream::UpstreamError;
 
 /// The largest JSON answer checked. Far above any job, log page or report upstream sends; a
@@ -59,18 +58,6 @@ pub enum Echo {
     JobList,
     /// `jobs/debugReport`: `json.job_params`.
     DebugReport,
-}
-
-impl Echo {
-    /// The echo expected from a route, by its (normalized) path.
-    pub fn of_path(path: &str) -> Self {
-        match normalize_path(path).as_str() {
-            "/v1/jobs/get" => Self::JobGet,
-            "/v1/jobs/list" => Self::JobList,
-            "/v1/jobs/debugreport" => Self::DebugReport,
-            _ => Self::None,
-        }
-    }
 }
 
 /// How an answer is treated.
@@ -404,26 +391,5 @@ mod tests {
             clean(b"\xff\xfe", &Echo::None, true, &jobs, &scrubber),
             Err(SidecarError::AnswerUnchecked { .. })
         ));
-    }
-
-    #[test]
-    fn routes_and_content_types() {
-        assert_eq!(Echo::of_path("/v1/jobs/get"), Echo::JobGet);
-        assert_eq!(Echo::of_path("/v1/jobs/debugReport"), Echo::DebugReport);
-        assert_eq!(Echo::of_path("/v1/logs/list"), Echo::None);
-        let mut headers = http::HeaderMap::new();
-        assert!(!is_json(&headers));
-        headers.insert(
-            "content-type",
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-        assert!(is_json(&headers));
-        headers.insert(
-            "content-type",
-            HeaderValue::from_static("application/problem+json"),
-        );
-        assert!(is_json(&headers));
-        headers.insert("content-type", HeaderValue::from_static("text/plain"));
-        assert!(!is_json(&headers));
     }
 }

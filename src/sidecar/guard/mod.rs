@@ -33,6 +33,7 @@ use crate::http::envelope::ApiError;
 use crate::http::headers::is_json_request;
 use crate::sidecar::guard::access::{check_forwarded, ClientToken, TOKEN_HEADER};
 use crate::sidecar::guard::policy::{Policy, Refusal};
+use crate::sidecar::route::{CredentialWrite, Kind, Route};
 
 /// The request checks and the policy. Cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -47,29 +48,23 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// Token, relay and read checks, in that order; the first failure is the answer.
-    pub fn admit(&self, path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
-        self.token.check(headers)?;
-        check_forwarded(headers, self.allow_forwarded)?;
-        if !self.allow_credential_reads && is_credential_read(path) {
-            return Err(read_forbidden());
-        }
-        Ok(())
-    }
-
-    /// Every check on a request: [`Guard::admit`] with the browser checks and the content
-    /// type of a POST.
-    pub fn admit_request(
+    /// Every check on a request, each made once, in this order: the client token, the
+    /// browser and host checks, relay headers, credential reads, batches, and the content type
+    /// of a POST. The first failure is the answer.
+    pub fn admit(
         &self,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
+        route: &Route,
     ) -> Result<(), ApiError> {
         self.token.check(headers)?;
         self.check_browser(uri, headers)?;
-        self.admit(uri.path(), headers)?;
-        if headers.contains_key("x-orpc-batch") || normalize_path(uri.path()).contains("__batch__")
-        {
+        check_forwarded(headers, self.allow_forwarded)?;
+        if !self.allow_credential_reads && route.kind() == Kind::CredentialRead {
+            return Err(read_forbidden());
+        }
+        if headers.contains_key("x-orpc-batch") || route.is_batch() {
             // A batch carries several calls in one body; the checks above see only the first.
             return Err(forbidden(
                 "Batched calls (x-orpc-batch, __batch__) are refused by the sidecar: send each call on its own",
@@ -141,18 +136,19 @@ impl Guard {
     }
 
     /// With a policy loaded, refuses a credential write that renames (`credentials/update`
-    /// with a `name`): it could move a value to a name the policy allows elsewhere.
-    pub fn check_credential_write(&self, path: &str, body: &[u8]) -> Result<(), Refusal> {
-        if self.policy.is_none() || normalize_path(path) != "/v1/credentials/update" {
-            return Ok(());
-        }
-        match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(body) => match body.get("json") {
-                Some(input) => Refusal::check_update(input),
-                None => Ok(()),
-            },
-            // Unreadable: the upstream refuses it, and renames nothing.
-            Err(_) => Ok(()),
+    /// with a `name`): it could move a value to a name the policy allows elsewhere. `input` is
+    /// the body's `json` member, `None` when the body does not parse (the upstream refuses it,
+    /// and renames nothing).
+    pub fn check_credential_write(
+        &self,
+        write: CredentialWrite,
+        input: Option<&serde_json::Value>,
+    ) -> Result<(), Refusal> {
+        match input {
+            Some(input) if self.policy.is_some() && write == CredentialWrite::Update => {
+                Refusal::check_update(input)
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -195,126 +191,38 @@ pub fn read_forbidden() -> ApiError {
     .with_data(json!({ "flag": "--allow-credential-reads" }))
 }
 
-/// Whether a request path reads a credential's value.
-pub fn is_credential_read(path: &str) -> bool {
-    normalize_path(path) == "/v1/credentials/get"
-}
-
-/// The path as a router would most generously see it: percent-decoded, lower case, without
-/// empty or `.` segments, `..` applied, `;parameters` dropped, no trailing slash.
-pub fn normalize_path(path: &str) -> String {
-    let decoded = percent_decode(path).to_ascii_lowercase();
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in decoded.split('/') {
-        let segment = segment.split(';').next().unwrap_or_default();
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            other => segments.push(other),
-        }
-    }
-    format!("/{}", segments.join("/"))
-}
-
-/// Decodes `%XX` escapes (repeatedly, so double encoding is seen through); invalid escapes
-/// stay as they are.
-fn percent_decode(path: &str) -> String {
-    let mut text = path.to_owned();
-    // A few rounds see through any double or triple encoding a client might try.
-    for _ in 0..3 {
-        if !text.contains('%') {
-            break;
-        }
-        let bytes = text.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut index = 0;
-        while index < bytes.len() {
-            let escape = (bytes[index] == b'%')
-                .then(|| bytes.get(index + 1..index + 3))
-                .flatten()
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-            match escape {
-                Some(byte) => {
-                    out.push(byte);
-                    index += 3;
-                }
-                None => {
-                    out.push(bytes[index]);
-                    index += 1;
-                }
-            }
-        }
-        let next = String::from_utf8_lossy(&out).into_owned();
-        if next == text {
-            break;
-        }
-        text = next;
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
-    #[test]
-    fn credential_reads_are_seen_through_disguises() {
-        for path in [
-            "/v1/credentials/get",
-            "/v1/credentials/get/",
-            "//v1//credentials/get",
-            "/v1/credentials/./get",
-            "/v1/jobs/../credentials/get",
-            "/V1/Credentials/GET",
-            "/v1/credentials/g%65t",
-            "/v1/credentials/g%2565t",
-            "/v1/credentials%2Fget",
-            "/v1/credentials/get;x=1",
-        ] {
-            assert!(is_credential_read(path), "{path}");
-        }
-        for path in [
-            "/v1/credentials/list",
-            "/v1/credentials/getx",
-            "/v1/credentials/create",
-            "/v1/jobs/get",
-            "/credentials/get",
-        ] {
-            assert!(!is_credential_read(path), "{path}");
-        }
+    /// Admits a GET of `path` (no content type to check).
+    fn admit_path(guard: &Guard, path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+        let uri: Uri = path.parse().unwrap();
+        guard.admit(&Method::GET, &uri, headers, &Route::of(&Method::GET, path))
     }
+    use http::HeaderValue;
 
     #[test]
     fn reads_are_refused_unless_allowed() {
         let guard = Guard::default();
-        let refused = guard
-            .admit("/v1/credentials/get", &HeaderMap::new())
-            .unwrap_err();
+        let refused = admit_path(&guard, "/v1/credentials/get", &HeaderMap::new()).unwrap_err();
         assert_eq!(refused.status, StatusCode::FORBIDDEN);
         assert_eq!(refused.code, "CREDENTIAL_READ_FORBIDDEN");
         assert!(refused.defined);
         assert!(refused.message.contains("--allow-credential-reads"));
-        assert!(guard
-            .admit("/v1/credentials/list", &HeaderMap::new())
-            .is_ok());
+        assert!(admit_path(&guard, "/v1/credentials/list", &HeaderMap::new()).is_ok());
         let open = Guard {
             allow_credential_reads: true,
             ..Guard::default()
         };
-        assert!(open.admit("/v1/credentials/get", &HeaderMap::new()).is_ok());
+        assert!(admit_path(&open, "/v1/credentials/get", &HeaderMap::new()).is_ok());
     }
 
     #[test]
     fn relayed_requests_are_refused_before_reads() {
         let mut headers = HeaderMap::new();
         headers.insert("forwarded", HeaderValue::from_static("for=10.0.0.1"));
-        let refused = Guard::default()
-            .admit("/v1/credentials/get", &headers)
-            .unwrap_err();
+        let refused = admit_path(&Guard::default(), "/v1/credentials/get", &headers).unwrap_err();
         assert_eq!(refused.code, "FORBIDDEN");
     }
 
@@ -351,7 +259,12 @@ mod tests {
             for (name, value) in pairs {
                 headers.insert(*name, HeaderValue::from_static(value));
             }
-            guard.admit_request(&Method::POST, &uri, &headers)
+            guard.admit(
+                &Method::POST,
+                &uri,
+                &headers,
+                &Route::of(&Method::POST, uri.path()),
+            )
         };
         assert!(post(&[("content-type", "application/json; charset=utf-8")]).is_ok());
         for refused in [
