@@ -44,6 +44,7 @@ use crate::sidecar::admin::{Admin, Readiness};
 use crate::sidecar::answer::job_memory::{self, JobMemory};
 use crate::sidecar::answer::Answers;
 use crate::sidecar::credentials::cache::{CacheConfig, CredentialCache};
+use crate::sidecar::credentials::Credentials;
 use crate::sidecar::guard::access::{check_bind, AccessError, ClientToken};
 use crate::sidecar::guard::policy::{Policy, PolicyError};
 use crate::sidecar::guard::Guard;
@@ -364,7 +365,7 @@ impl Sidecar {
     ) {
         let warmup = (!self.prefetch.is_empty()).then(|| {
             tokio::spawn(prefetch(
-                self.proxy.clone(),
+                self.proxy.credentials().clone(),
                 self.prefetch.clone(),
                 self.readiness.clone(),
             ))
@@ -396,29 +397,18 @@ const PREFETCH_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Durat
 
 /// Fetches every named credential into the cache, retrying each until it is found, then
 /// marks the sidecar ready. Logs names and errors, never values.
-async fn prefetch(proxy: Proxy, names: Vec<String>, readiness: Readiness) {
+async fn prefetch(credentials: Credentials, names: Vec<String>, readiness: Readiness) {
     let fetches = names.iter().map(|name| {
-        let proxy = proxy.clone();
+        let credentials = credentials.clone();
         async move {
             let mut attempt = 0;
             loop {
-                let found = proxy
-                    .cache()
-                    .get(name, || {
-                        crate::sidecar::credentials::resolve::fetch_and_learn(
-                            proxy.upstream(),
-                            &proxy.answers().known,
-                            name,
-                            None,
-                        )
-                    })
-                    .await;
-                match found {
-                    Ok(Some(_)) => {
+                match credentials.get(name, None).await {
+                    Ok((Some(_), _)) => {
                         info!(credential = %name, "Credential prefetched");
                         return;
                     }
-                    Ok(None) => {
+                    Ok((None, _)) => {
                         warn!(credential = %name, attempt, "Prefetch: no such credential; retrying");
                     }
                     Err(err) => {

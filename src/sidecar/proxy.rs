@@ -43,7 +43,8 @@ use crate::http::limited::read_limited;
 use crate::http::server::Handler;
 use crate::sidecar::answer::{Answers, Echo, Treatment};
 use crate::sidecar::credentials::cache::CredentialCache;
-use crate::sidecar::credentials::resolve::{self, Checks, Resolution, Target};
+use crate::sidecar::credentials::resolve::{self, Resolution, Target};
+use crate::sidecar::credentials::Credentials;
 use crate::sidecar::error::SidecarError;
 use crate::sidecar::guard::{self, Guard};
 use crate::sidecar::metrics::{GaugeGuard, Metrics};
@@ -73,8 +74,7 @@ pub struct Proxy {
 }
 
 struct Inner {
-    upstream: Upstream,
-    cache: CredentialCache,
+    credentials: Credentials,
     config: ProxyConfig,
     guard: Guard,
     answers: Answers,
@@ -119,10 +119,10 @@ impl Proxy {
         guard: Guard,
         answers: Answers,
     ) -> Self {
+        let credentials = Credentials::new(cache, upstream, answers.known.clone());
         Self {
             inner: Arc::new(Inner {
-                upstream,
-                cache,
+                credentials,
                 config,
                 guard,
                 answers,
@@ -139,12 +139,16 @@ impl Proxy {
         &self.inner.answers
     }
 
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
+    }
+
     pub fn upstream(&self) -> &Upstream {
-        &self.inner.upstream
+        self.inner.credentials.upstream()
     }
 
     pub fn cache(&self) -> &CredentialCache {
-        &self.inner.cache
+        self.inner.credentials.cache()
     }
 
     async fn route(
@@ -197,8 +201,7 @@ impl Proxy {
                     })
                     .boxed();
                 let forwarded = self
-                    .inner
-                    .upstream
+                    .upstream()
                     .forward(parts.method, &path_and_query, headers, body)
                     .await;
                 let response = match forwarded {
@@ -216,17 +219,12 @@ impl Proxy {
                     _ => Target::ScheduleRefused,
                 };
                 let bytes = self.read_body(body).await?;
-                let checks = Checks {
-                    policy: self.inner.guard.policy(),
-                    known: &self.inner.answers.known,
-                };
                 let resolution = resolve::resolve(
                     bytes,
                     target,
-                    &self.inner.cache,
-                    &self.inner.upstream,
+                    &self.inner.credentials,
                     request_id,
-                    checks,
+                    self.inner.guard.policy(),
                 )
                 .await?;
                 stats.placeholders = resolution.uses.len();
@@ -247,8 +245,7 @@ impl Proxy {
                 }
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
                 let forwarded = self
-                    .inner
-                    .upstream
+                    .upstream()
                     .forward_buffered(parts.method, &path_and_query, headers, body)
                     .await
                     .map_err(SidecarError::forward);
@@ -281,8 +278,7 @@ impl Proxy {
                     .check_credential_write(write, input.as_ref())?;
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
                 let response = self
-                    .inner
-                    .upstream
+                    .upstream()
                     .forward_buffered(parts.method, &path_and_query, headers, bytes)
                     .await
                     .map_err(SidecarError::forward)?;
@@ -312,7 +308,7 @@ impl Proxy {
     /// entry: the sidecar cannot tell what changed.
     async fn invalidate(&self, write: CredentialWrite, input: Option<&Value>) {
         if !input.is_some_and(Value::is_object) {
-            self.inner.cache.invalidate_all();
+            self.cache().invalidate_all();
             debug!(
                 ?write,
                 "Cache dropped after a credential write it could not read"
@@ -325,12 +321,12 @@ impl Proxy {
                 .and_then(Value::as_str)
         };
         if let Some(name) = field("name") {
-            self.inner.cache.invalidate_name(name).await;
+            self.cache().invalidate_name(name).await;
         }
         if matches!(write, CredentialWrite::Update | CredentialWrite::Delete) {
             match field("id") {
-                Some(id) => self.inner.cache.invalidate_id(id).await,
-                None => self.inner.cache.invalidate_all(),
+                Some(id) => self.cache().invalidate_id(id).await,
+                None => self.cache().invalidate_all(),
             }
         }
         debug!(?write, "Cache entries dropped after a credential write");

@@ -1,7 +1,8 @@
 //! Resolving the placeholders of one request body: the step between reading a `jobs/create`
 //! body and forwarding it.
 //!
-//! A body without `{{` is forwarded byte for byte, never parsed. Otherwise the body is parsed
+//! A body without `{{` is forwarded byte for byte; it is parsed (once) only when a policy must
+//! check it or it is a job whose params are remembered for its echoes. Otherwise the body is parsed
 //! and scanned; every credential it names is fetched at once through the cache; the rewrite
 //! plans a JSON Patch from the opened values and applies it; the result is serialized again.
 //! The ids of the credentials used travel with the job so the upstream can refuse to delete a
@@ -10,14 +11,13 @@
 //! With a policy, the workflow and the credentials the scan found are checked before anything
 //! is fetched, so a refused job costs no lookup. Every opened value is taught to the known
 //! secrets (for scrubbing answers; every cache fill is learned too, through
-//! [`fetch_and_learn`], so a prefetched value is scrubbed before any job uses it), and the
+//! [`Credentials`], so a prefetched value is scrubbed before any job uses it), and the
 //! resolution reports what it filled where (for
 //! putting placeholders back into echoes, and for the audit log) without holding any value.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use futures_util::future::join_all;
 use http::HeaderValue;
 use serde_json::Value;
 use tracing::debug;
@@ -26,12 +26,10 @@ use crate::placeholders::grammar::may_contain_placeholder;
 use crate::placeholders::{apply, is_enveloped, parse_body, plan, scan, RewriteError, Scope};
 use crate::secret::WipeOnDrop;
 use crate::sidecar::answer::job_memory::{Filled, Launched};
-use crate::sidecar::answer::known_secrets::KnownSecrets;
-use crate::sidecar::credentials::cache::{CachedCredential, CredentialCache, Lookup};
+use crate::sidecar::credentials::cache::CachedCredential;
+use crate::sidecar::credentials::Credentials;
 use crate::sidecar::error::SidecarError;
 use crate::sidecar::guard::policy::{Policy, Refusal};
-use crate::sidecar::upstream::credential_answer::FetchedCredential;
-use crate::sidecar::upstream::{Upstream, UpstreamError};
 
 /// Which kind of body is being resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,32 +81,32 @@ impl Resolution {
 /// The pointer of `/json/params`, which filled places are remembered relative to.
 const PARAMS_POINTER: &str = "/json/params";
 
-/// What `resolve` checks against and teaches, besides the cache.
-#[derive(Clone, Copy)]
-pub struct Checks<'a> {
-    /// Which workflows may use which credentials; `None` allows all.
-    pub policy: Option<&'a Policy>,
-    /// Learns every value opened, so answers can be scrubbed of it.
-    pub known: &'a KnownSecrets,
-}
-
-/// Resolves the placeholders in `bytes` for `target`.
+/// Resolves the placeholders in `bytes` for `target`, checking them against `policy` (which
+/// workflows may use which credentials; `None` allows all). The body is parsed at most once.
 pub async fn resolve(
     bytes: Bytes,
     target: Target,
-    cache: &CredentialCache,
-    upstream: &Upstream,
+    credentials: &Credentials,
     request_id: &HeaderValue,
-    checks: Checks<'_>,
+    policy: Option<&Policy>,
 ) -> Result<Resolution, SidecarError> {
-    if checks.policy.is_some() {
-        check_under_policy(&bytes, target)?;
-    }
-    if !may_contain_placeholder(&bytes) {
-        return Ok(unchanged(bytes, target));
+    let placeholders = may_contain_placeholder(&bytes);
+    if !placeholders && policy.is_none() && target != Target::Job {
+        return Ok(Resolution::unchanged(bytes));
     }
     // Holds the filled-in values once the patch is applied: wiped on every way out.
-    let mut body = WipeOnDrop::new(parse_body(&bytes)?);
+    let mut body = match parse_body(&bytes) {
+        Ok(body) => WipeOnDrop::new(body),
+        // Without placeholders, a body that is not JSON is the upstream's to refuse.
+        Err(_) if !placeholders => return Ok(Resolution::unchanged(bytes)),
+        Err(err) => return Err(err.into()),
+    };
+    if policy.is_some() {
+        check_under_policy(&body, target)?;
+    }
+    if !placeholders {
+        return Ok(unchanged(bytes, &body, target));
+    }
     let scope = match target {
         Target::Job | Target::ScheduleResolved => Scope::JobParams,
         Target::ScheduleRefused => Scope::Stored,
@@ -124,13 +122,13 @@ pub async fn resolve(
         scanned => scanned?,
     };
     if scan.is_empty() {
-        return Ok(unchanged(bytes, target));
+        return Ok(unchanged(bytes, &body, target));
     }
     let workflow = body
         .pointer("/json/workflow")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    if let Some(policy) = checks.policy {
+    if let Some(policy) = policy {
         policy
             .check(
                 workflow.as_deref().unwrap_or_default(),
@@ -145,14 +143,14 @@ pub async fn resolve(
         placeholders = scan.placeholder_count(),
         "Resolving placeholders"
     );
-    let fetched = fetch_all(&names, cache, upstream, request_id, checks.known).await?;
+    let fetched = credentials.fetch_all(&names, request_id).await?;
     let stale = fetched.found.values().any(CachedCredential::is_stale);
     let mut opened: HashMap<&str, WipeOnDrop<Value>> = HashMap::with_capacity(fetched.found.len());
     for (name, credential) in &fetched.found {
         let value = credential
             .open()
             .map_err(|err| SidecarError::lookup(name, err))?;
-        checks.known.learn(name, &value);
+        credentials.known().learn(name, &value);
         opened.insert(name.as_str(), value);
     }
     let patch = WipeOnDrop::new(plan(&scan, &|name| {
@@ -195,15 +193,9 @@ pub async fn resolve(
 }
 
 /// A body forwarded as it came; for a job, what the app sent is remembered for its echoes.
-fn unchanged(bytes: Bytes, target: Target) -> Resolution {
+fn unchanged(bytes: Bytes, body: &Value, target: Target) -> Resolution {
     let filled = match target {
-        Target::Job => {
-            let body = serde_json::from_slice::<Value>(&bytes).ok();
-            Launched::new(
-                Vec::new(),
-                body.as_ref().and_then(|body| body.pointer(PARAMS_POINTER)),
-            )
-        }
+        Target::Job => Launched::new(Vec::new(), body.pointer(PARAMS_POINTER)),
         _ => Launched::default(),
     };
     Resolution {
@@ -215,34 +207,13 @@ fn unchanged(bytes: Bytes, target: Target) -> Resolution {
 /// What a loaded policy refuses whatever its rules: a job's `credential_id`, and a schedule
 /// update that changes the workflow of params resolved earlier. A body that does not parse is
 /// left to the usual checks.
-fn check_under_policy(bytes: &[u8], target: Target) -> Result<(), SidecarError> {
+fn check_under_policy(body: &Value, target: Target) -> Result<(), SidecarError> {
     let schedule = match target {
         Target::Job => false,
         Target::ScheduleResolved => true,
         Target::ScheduleRefused => return Ok(()),
     };
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(body) => Ok(Refusal::check_body(&body, schedule)?),
-        Err(_) => Ok(()),
-    }
-}
-
-/// Fetches one credential from upstream and teaches its value to the known secrets: every
-/// cache fill goes through here, so a value is scrubbed from answers whether a job or a
-/// prefetch brought it in.
-pub async fn fetch_and_learn(
-    upstream: &Upstream,
-    known: &KnownSecrets,
-    name: &str,
-    request_id: Option<&HeaderValue>,
-) -> Result<Option<FetchedCredential>, UpstreamError> {
-    let fetched = upstream.get_credential(name, request_id).await?;
-    if let Some(credential) = &fetched {
-        if let Ok(value) = serde_json::from_slice::<Value>(credential.value.expose()) {
-            known.learn(name, &WipeOnDrop::new(value));
-        }
-    }
-    Ok(fetched)
+    Ok(Refusal::check_body(body, schedule)?)
 }
 
 /// The strings holding placeholders, before they are filled: pointer relative to `params`,
@@ -268,48 +239,4 @@ fn filled_places(body: &Value, scan: &crate::placeholders::Scan) -> Vec<Filled> 
         });
     }
     filled
-}
-
-/// The credentials found (names the upstream does not know are absent) and how many lookups
-/// the cache answered itself.
-pub struct Fetched {
-    pub found: HashMap<String, CachedCredential>,
-    pub hits: usize,
-    pub misses: usize,
-}
-
-/// Fetches every named credential at once through the cache. Any failure other than "no such
-/// credential" fails the whole request.
-pub async fn fetch_all(
-    names: &[String],
-    cache: &CredentialCache,
-    upstream: &Upstream,
-    request_id: &HeaderValue,
-    known: &KnownSecrets,
-) -> Result<Fetched, SidecarError> {
-    let lookups = names.iter().map(|name| async move {
-        let (found, lookup) = cache
-            .lookup(name, || {
-                fetch_and_learn(upstream, known, name, Some(request_id))
-            })
-            .await
-            .map_err(|err| SidecarError::lookup(name, err))?;
-        Ok::<_, SidecarError>((name, found, lookup))
-    });
-    let mut fetched = Fetched {
-        found: HashMap::with_capacity(names.len()),
-        hits: 0,
-        misses: 0,
-    };
-    for result in join_all(lookups).await {
-        let (name, credential, lookup) = result?;
-        match lookup {
-            Lookup::Hit => fetched.hits += 1,
-            Lookup::Miss => fetched.misses += 1,
-        }
-        if let Some(credential) = credential {
-            fetched.found.insert(name.clone(), credential);
-        }
-    }
-    Ok(fetched)
 }
