@@ -1,0 +1,230 @@
+//! `serve`'s configuration, read once at start-up and rejected early: the API key from the
+//! environment or a file (never a flag value), the upstream or the in-process mock, the
+//! security settings and the operations settings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::ServeArgs;
+use crate::http::server::ServerOptions;
+use crate::secret::Secret;
+use crate::sidecar::credentials::cache::CacheConfig;
+use crate::sidecar::guard::access::{check_bind, AccessError, ClientToken};
+use crate::sidecar::guard::policy::{Policy, PolicyError};
+use crate::sidecar::guard::Guard;
+use crate::sidecar::proxy::ProxyConfig;
+use crate::sidecar::upstream::{UpstreamConfigError, KEY_FILE_POLL};
+
+/// The environment variable the upstream API key is read from.
+pub const API_KEY_ENV: &str = "LIBRETTO_API_KEY";
+
+/// The default upstream base URL.
+pub const DEFAULT_UPSTREAM: &str = "https://api.libretto.sh";
+
+/// The API key of the mock's demo tenant.
+pub const DEMO_API_KEY: &str = "demo-api-key";
+
+/// Why the sidecar could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "no Libretto API key: set the {API_KEY_ENV} environment variable, or pass \
+         --api-key-file PATH (a file holding the key), or use --mock to run against the built-in mock"
+    )]
+    MissingKey,
+    #[error("the API key file {path} could not be read: {source}")]
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the API key file {0} is empty")]
+    EmptyKeyFile(PathBuf),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamConfigError),
+    #[error("--upstream-timeout must be longer than zero: every upstream call would time out")]
+    ZeroTimeout,
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("could not listen on {addr} (admin listener): {source}")]
+    AdminBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the built-in mock could not start: {0}")]
+    Mock(String),
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// Where the sidecar forwards to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamChoice {
+    Url(String),
+    /// The built-in mock, started in this process.
+    Mock,
+}
+
+/// Everything `serve` needs, checked.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub upstream: UpstreamChoice,
+    /// The upstream key; `None` only with the mock, which uses its demo key.
+    pub api_key: Option<Secret>,
+    pub upstream_timeout: Duration,
+    /// Extra CA certificates (PEM) trusted for an `https` upstream.
+    pub upstream_ca_file: Option<PathBuf>,
+    pub proxy: ProxyConfig,
+    pub cache: CacheConfig,
+    /// Client token, relay and read checks, and the credential policy.
+    pub guard: Guard,
+    /// Connection limits of the client-facing server.
+    pub server: ServerOptions,
+    /// How many launched jobs' filled places are remembered for their echoes.
+    pub remember_jobs: u64,
+    pub ops: OpsConfig,
+}
+
+/// The operations settings: admin listener, warm-up, shutdown and key rotation.
+#[derive(Debug, Clone)]
+pub struct OpsConfig {
+    pub admin_listen: SocketAddr,
+    /// Credentials fetched at start-up before the sidecar reports ready.
+    pub prefetch: Vec<String>,
+    /// How long in-flight requests may take to finish once shutdown begins.
+    pub shutdown_grace: Duration,
+    /// The file the API key came from, re-read on SIGHUP and after an upstream 401.
+    pub key_file: Option<PathBuf>,
+    /// How often the key file is checked for a new key.
+    pub key_poll: Duration,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        Self {
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 8789)),
+            prefetch: Vec::new(),
+            shutdown_grace: Duration::from_secs(10),
+            key_file: None,
+            key_poll: KEY_FILE_POLL,
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Checks the flags; `env_key` is the value of [`API_KEY_ENV`], if set. A key file wins
+    /// over the variable. Without a key and without `--mock` this fails with
+    /// [`StartError::MissingKey`].
+    pub fn from_args(args: &ServeArgs, env_key: Option<Secret>) -> Result<Self, StartError> {
+        let file_key = match &args.api_key_file {
+            Some(path) => {
+                let key = Secret::from_file(path).map_err(|source| StartError::KeyFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                if key.is_empty() {
+                    return Err(StartError::EmptyKeyFile(path.clone()));
+                }
+                Some(key)
+            }
+            None => None,
+        };
+        if args.upstream_timeout.is_zero() {
+            return Err(StartError::ZeroTimeout);
+        }
+        let key_file = file_key.as_ref().and(args.api_key_file.clone());
+        let api_key = file_key.or(env_key.filter(|key| !key.is_empty()));
+        let upstream = if args.mock {
+            if args.upstream != DEFAULT_UPSTREAM {
+                tracing::warn!(upstream = %crate::sidecar::upstream::base_url::redact_url(&args.upstream), "Ignoring the upstream URL: --mock is on");
+            }
+            UpstreamChoice::Mock
+        } else {
+            if api_key.is_none() {
+                return Err(StartError::MissingKey);
+            }
+            crate::sidecar::upstream::base_url::BaseUrl::parse(&args.upstream)?;
+            UpstreamChoice::Url(args.upstream.clone())
+        };
+        let token = match &args.client_token_file {
+            Some(path) => ClientToken::from_file(path)?,
+            None => ClientToken::none(),
+        };
+        check_bind(args.listen, &token, args.allow_remote)?;
+        let policy = match &args.policy {
+            Some(path) => Some(std::sync::Arc::new(Policy::load(path)?)),
+            None => None,
+        };
+        Ok(Self {
+            listen: args.listen,
+            upstream,
+            api_key,
+            upstream_timeout: args.upstream_timeout,
+            upstream_ca_file: args.upstream_ca_file.clone(),
+            proxy: ProxyConfig {
+                max_body: args.max_body,
+                resolve_schedules: args.resolve_schedules,
+            },
+            cache: CacheConfig {
+                ttl: args.cache_ttl,
+                negative_ttl: args.negative_ttl,
+                capacity: args.cache_capacity,
+                stale_if_error: args.stale_if_error,
+            },
+            ops: OpsConfig {
+                admin_listen: args.admin_listen,
+                prefetch: args
+                    .prefetch
+                    .iter()
+                    .map(|name| name.trim().to_owned())
+                    .filter(|name| !name.is_empty())
+                    .collect(),
+                shutdown_grace: args.shutdown_grace,
+                key_file,
+                key_poll: KEY_FILE_POLL,
+            },
+            guard: Guard {
+                token,
+                allow_forwarded: args.allow_forwarded,
+                allow_credential_reads: args.allow_credential_reads,
+                policy,
+                allowed_hosts: allowed_hosts(args),
+            },
+            server: ServerOptions {
+                header_read_timeout: args.header_read_timeout,
+                max_header_bytes: args.max_header_bytes,
+                max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+                idle_timeout: args.idle_timeout,
+                ..ServerOptions::default()
+            },
+            remember_jobs: args.remember_jobs,
+        })
+    }
+}
+
+/// The hosts clients may name besides loopback ones: `--allowed-host` and the listen address.
+fn allowed_hosts(args: &ServeArgs) -> Vec<String> {
+    let mut hosts: Vec<String> = args
+        .allowed_hosts
+        .iter()
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty())
+        .collect();
+    if !args.listen.ip().is_unspecified() {
+        hosts.push(args.listen.ip().to_string());
+    }
+    hosts
+}
+
+/// The value of [`API_KEY_ENV`] as a secret, if set and not empty.
+pub fn key_from_env() -> Option<Secret> {
+    std::env::var_os(API_KEY_ENV)
+        .map(|value| Secret::new(value.into_encoded_bytes()))
+        .filter(|key| !key.is_empty())
+}
