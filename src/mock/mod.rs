@@ -38,22 +38,34 @@
 // Route handlers return `Result<_, ApiError>`; an error is built at most once per request and
 // answered at once, so its size (the envelope's fields) costs nothing worth boxing for.
 
+#[path = "engine/callbacks.rs"]
 mod callbacks;
+#[path = "state/credentials.rs"]
 mod credentials;
 mod cron;
 mod cursor;
+#[path = "engine/delivery.rs"]
 mod delivery;
 mod fixtures;
 mod input;
+#[path = "state/job_store.rs"]
 mod job_store;
+#[path = "routes/jobs.rs"]
 mod jobs;
+#[path = "state/launch.rs"]
 mod launch;
+#[path = "state/logs.rs"]
 mod logs;
 mod router;
+#[path = "engine/scheduler.rs"]
 mod scheduler;
+#[path = "state/schedules.rs"]
 mod schedules;
+#[path = "engine/signature.rs"]
 mod signature;
+#[path = "state/tenant.rs"]
 mod tenant;
+#[path = "state/webhooks.rs"]
 mod webhooks;
 
 use std::path::PathBuf;
