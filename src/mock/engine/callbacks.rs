@@ -10,6 +10,9 @@
 //! tenants; each attempt is reported back here and written to the job's logs so `logs/list`
 //! shows it. A receiver that cannot be built (a stored URL or secret that no longer reads) is
 //! logged as an error and skipped.
+//!
+//! [`job_ended`] is what the job timers (`runner.rs`) call once a lifecycle transition says
+//! a job ended; it also tells the job's schedule how the job went.
 
 use std::sync::{Arc, Weak};
 
@@ -20,17 +23,18 @@ use tracing::{debug, error};
 use uuid::Uuid;
 
 use super::delivery::{Deliverer, Delivery, DeliveryConfig, Report, Sink, Tag};
-use super::job_store::{Job, JobStatus};
-use super::launch::LaunchOptions;
-use super::logs::LogLine;
-use super::tenant::{Tenant, TenantId};
-use super::webhooks::{http_url, SecretOwner, WebhookError};
-use super::{Inner, Mock};
-use crate::clock;
+use crate::mock::input::url::http_url;
+use crate::mock::state::job_hooks::{JobCallback, JobHooks};
+use crate::mock::state::job_lifecycle::log_job_line;
+use crate::mock::state::job_store::{Job, JobStatus};
+use crate::mock::state::launch::LaunchOptions;
+use crate::mock::state::tenant::{Tenant, Tenants};
+use crate::mock::state::tenant_id::TenantId;
+use crate::mock::state::webhooks::{SecretOwner, WebhookError};
 use crate::secret::Secret;
 
 /// Whom a delivery reports to: the tenant and the job.
-pub type DeliveryTag = (TenantId, Uuid);
+pub(crate) type DeliveryTag = (TenantId, Uuid);
 
 /// Deliveries are fair between tenants.
 impl Tag for DeliveryTag {
@@ -40,47 +44,19 @@ impl Tag for DeliveryTag {
     }
 }
 
-/// A job's own callback; the secret sealed.
-#[derive(Clone)]
-pub struct JobCallback {
-    pub url: String,
-    sealed_secret: Vec<u8>,
-}
-
-impl std::fmt::Debug for JobCallback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobCallback")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What a job carries besides its input: where its result goes, the schedule that launched
-/// it (if any), and the launch options it was given.
-#[derive(Debug, Clone, Default)]
-pub struct JobHooks {
-    pub callback: Option<JobCallback>,
-    pub skip_callbacks: bool,
-    /// The schedule that launched the job, which hears how it ended.
-    pub schedule_id: Option<Uuid>,
-    /// Kept with the job as given (for a scheduled job: the schedule's); the job engine takes
-    /// the job's `timeout_seconds` from here.
-    pub launch: LaunchOptions,
-}
-
 /// The delivery fields and launch options of a `jobs/create` input, already validated by
 /// the route.
 #[derive(Debug, Default, Clone)]
-pub struct HookRequest<'a> {
-    pub callback_url: Option<&'a str>,
-    pub callback_secret: Option<&'a str>,
-    pub skip_callbacks: bool,
-    pub launch: LaunchOptions,
+pub(crate) struct HookRequest<'a> {
+    pub(crate) callback_url: Option<&'a str>,
+    pub(crate) callback_secret: Option<&'a str>,
+    pub(crate) skip_callbacks: bool,
+    pub(crate) launch: LaunchOptions,
 }
 
 impl<'a> HookRequest<'a> {
     /// Reads the fields from a validated input object.
-    pub fn read(input: Option<&'a Value>) -> Self {
+    pub(crate) fn read(input: Option<&'a Value>) -> Self {
         let text = |key: &str| {
             input
                 .and_then(|input| input.get(key))
@@ -98,58 +74,56 @@ impl<'a> HookRequest<'a> {
     }
 }
 
-impl Tenant {
-    /// Seals a new job's callback (when it has one) under the job's id.
-    pub fn job_hooks(
-        &self,
-        job_id: Uuid,
-        request: &HookRequest<'_>,
-        schedule_id: Option<Uuid>,
-    ) -> Result<JobHooks, WebhookError> {
-        let callback = match (request.callback_url, request.callback_secret) {
-            (Some(url), Some(secret)) => Some(JobCallback {
-                url: url.to_string(),
-                sealed_secret: self.webhooks.seal(SecretOwner::Job, job_id, secret)?,
-            }),
-            _ => None,
-        };
-        Ok(JobHooks {
-            callback,
-            skip_callbacks: request.skip_callbacks,
-            schedule_id,
-            launch: request.launch.clone(),
-        })
-    }
+/// A new job's hooks, its callback (when it has one) sealed under the job's id.
+pub(crate) fn job_hooks(
+    tenant: &Tenant,
+    job_id: Uuid,
+    request: &HookRequest<'_>,
+    schedule_id: Option<Uuid>,
+) -> Result<JobHooks, WebhookError> {
+    let callback = match (request.callback_url, request.callback_secret) {
+        (Some(url), Some(secret)) => Some(JobCallback {
+            url: url.to_string(),
+            sealed_secret: tenant.webhooks.seal(SecretOwner::Job, job_id, secret)?,
+        }),
+        _ => None,
+    };
+    Ok(JobHooks {
+        callback,
+        skip_callbacks: request.skip_callbacks,
+        schedule_id,
+        launch: request.launch.clone(),
+    })
+}
 
-    /// The receivers of a job's event, with their opened secrets, by upstream's precedence.
-    fn receivers(&self, job_id: Uuid, hooks: &JobHooks) -> Vec<(Uri, Secret)> {
-        if hooks.skip_callbacks {
-            return Vec::new();
-        }
-        match &hooks.callback {
-            Some(callback) => {
-                let url = http_url(&callback.url);
-                let secret = self
-                    .webhooks
-                    .open(SecretOwner::Job, job_id, &callback.sealed_secret)
-                    .ok();
-                if url.is_none() || secret.is_none() {
-                    error!(
-                        %job_id,
-                        url_ok = url.is_some(),
-                        secret_ok = secret.is_some(),
-                        "Job callback unusable; nothing sent"
-                    );
-                }
-                url.zip(secret).into_iter().collect()
+/// The receivers of a job's event, with their opened secrets, by upstream's precedence.
+fn receivers(tenant: &Tenant, job_id: Uuid, hooks: &JobHooks) -> Vec<(Uri, Secret)> {
+    if hooks.skip_callbacks {
+        return Vec::new();
+    }
+    match &hooks.callback {
+        Some(callback) => {
+            let url = http_url(&callback.url);
+            let secret = tenant
+                .webhooks
+                .open(SecretOwner::Job, job_id, &callback.sealed_secret)
+                .ok();
+            if url.is_none() || secret.is_none() {
+                error!(
+                    %job_id,
+                    url_ok = url.is_some(),
+                    secret_ok = secret.is_some(),
+                    "Job callback unusable; nothing sent"
+                );
             }
-            None => self.webhooks.active_targets(),
+            url.zip(secret).into_iter().collect()
         }
+        None => tenant.webhooks.active_targets(),
     }
 }
 
 /// The event a job's end sends, if its status sends one.
-pub fn event_name(status: JobStatus) -> Option<&'static str> {
+fn event_name(status: JobStatus) -> Option<&'static str> {
     match status {
         JobStatus::Completed => Some("job.completed"),
         JobStatus::Failed => Some("job.failed"),
@@ -158,7 +132,7 @@ pub fn event_name(status: JobStatus) -> Option<&'static str> {
 }
 
 /// The payload upstream sends for a job's end.
-pub fn payload(event: &str, job: &Job) -> Value {
+fn payload(event: &str, job: &Job) -> Value {
     json!({
         "event": event,
         "job_id": job.id,
@@ -172,77 +146,71 @@ pub fn payload(event: &str, job: &Job) -> Value {
     })
 }
 
-/// Writes a delivery report into the job's logs, if the job is still kept.
-fn log_report(inner: &Weak<Inner>, (tenant_id, job_id): &DeliveryTag, report: &Report) {
-    let Some(mock) = Mock::upgrade(inner) else {
+/// Writes a delivery report into the job's logs, if the mock and the job are still kept.
+fn log_report(tenants: &Weak<Tenants>, (tenant_id, job_id): &DeliveryTag, report: &Report) {
+    let Some(tenants) = tenants.upgrade() else {
         return;
     };
-    let Some(tenant) = mock.existing_tenant(tenant_id) else {
+    let Some(tenant) = tenants.existing(tenant_id) else {
         return;
     };
-    let mut tenant = tenant.lock();
-    let Some(workflow) = tenant.jobs.get(*job_id).map(|job| job.workflow.clone()) else {
-        return;
-    };
-    let seq = tenant.next_seq();
-    tenant.logs.push(
-        seq,
-        LogLine {
-            job_id: *job_id,
-            workflow,
-            level: report.level(),
-            message: report.message(),
-            timestamp: clock::now_string(),
-        },
+    log_job_line(
+        &mut tenant.lock(),
+        *job_id,
+        report.level(),
+        report.message(),
     );
 }
 
 /// The mock's delivery queue, reporting into the jobs' logs through a weak handle.
-pub fn deliverer(config: DeliveryConfig, inner: Weak<Inner>) -> Deliverer<DeliveryTag> {
+pub(crate) fn deliverer(config: DeliveryConfig, tenants: Weak<Tenants>) -> Deliverer<DeliveryTag> {
     let sink: Sink<DeliveryTag> =
-        Arc::new(move |tag: &DeliveryTag, report: &Report| log_report(&inner, tag, report));
+        Arc::new(move |tag: &DeliveryTag, report: &Report| log_report(&tenants, tag, report));
     Deliverer::new(config, sink)
 }
 
-impl Mock {
-    /// Sends a just-ended job's event to its receivers, and tells its schedule how it went.
-    pub(super) fn job_ended(&self, tenant_id: &TenantId, job_id: Uuid) {
-        let deliveries = {
-            let tenant = self.tenant(tenant_id);
-            let mut tenant = tenant.lock();
-            let Some(job) = tenant.jobs.get(job_id).cloned() else {
-                return;
-            };
-            if let Some(schedule_id) = job.hooks.schedule_id {
-                tenant.schedules.record_outcome(schedule_id, &job);
-            }
-            let Some(event) = event_name(job.status) else {
-                return;
-            };
-            let receivers = tenant.receivers(job_id, &job.hooks);
-            if receivers.is_empty() {
-                return;
-            }
-            let Ok(body) = serde_json::to_vec(&payload(event, &job)) else {
-                return;
-            };
-            let body = Bytes::from(body);
-            receivers
-                .into_iter()
-                .map(|(url, secret)| Delivery {
-                    tag: (tenant_id.clone(), job_id),
-                    url,
-                    secret,
-                    event: event.to_string(),
-                    body: body.clone(),
-                })
-                .collect::<Vec<_>>()
+/// Sends a just-ended job's event to its receivers, and tells its schedule how it went.
+pub(crate) fn job_ended(
+    tenants: &Tenants,
+    deliverer: &Deliverer<DeliveryTag>,
+    tenant_id: &TenantId,
+    job_id: Uuid,
+) {
+    let deliveries = {
+        let tenant = tenants.tenant(tenant_id);
+        let mut tenant = tenant.lock();
+        let Some(job) = tenant.jobs.get(job_id).cloned() else {
+            return;
         };
-        debug!(job_id = %job_id, receivers = deliveries.len(), "Job result queued for delivery");
-        // Outside the tenant's lock: a refused delivery reports (and logs) at once.
-        for delivery in deliveries {
-            self.inner.deliverer.enqueue(delivery);
+        if let Some(schedule_id) = job.hooks.schedule_id {
+            tenant.schedules.record_outcome(schedule_id, &job);
         }
+        let Some(event) = event_name(job.status) else {
+            return;
+        };
+        let receivers = receivers(&tenant, job_id, &job.hooks);
+        if receivers.is_empty() {
+            return;
+        }
+        let Ok(body) = serde_json::to_vec(&payload(event, &job)) else {
+            return;
+        };
+        let body = Bytes::from(body);
+        receivers
+            .into_iter()
+            .map(|(url, secret)| Delivery {
+                tag: (tenant_id.clone(), job_id),
+                url,
+                secret,
+                event: event.to_string(),
+                body: body.clone(),
+            })
+            .collect::<Vec<_>>()
+    };
+    debug!(job_id = %job_id, receivers = deliveries.len(), "Job result queued for delivery");
+    // Outside the tenant's lock: a refused delivery reports (and logs) at once.
+    for delivery in deliveries {
+        deliverer.enqueue(delivery);
     }
 }
 
@@ -272,18 +240,6 @@ mod tests {
     }
 
     #[test]
-    fn callback_debug_hides_the_secret() {
-        let callback = JobCallback {
-            url: "http://h/x".into(),
-            sealed_secret: vec![1, 2, 3],
-        };
-        assert_eq!(
-            format!("{callback:?}"),
-            r#"JobCallback { url: "http://h/x", .. }"#
-        );
-    }
-
-    #[test]
     fn an_unusable_callback_sends_nothing() {
         use crate::seal::Sealer;
         let tenant_id = TenantId::from_api_key(b"k");
@@ -294,14 +250,14 @@ mod tests {
             callback_secret: Some("s"),
             ..HookRequest::default()
         };
-        let mut hooks = tenant.job_hooks(job_id, &request, None).unwrap();
+        let mut hooks = job_hooks(&tenant, job_id, &request, None).unwrap();
         // A secret sealed for another job does not open for this one.
         hooks.callback.as_mut().unwrap().sealed_secret = tenant
             .webhooks
             .seal(SecretOwner::Job, Uuid::new_v4(), "s")
             .unwrap();
-        assert!(tenant.receivers(job_id, &hooks).is_empty());
-        let hooks = tenant.job_hooks(job_id, &request, None).unwrap();
-        assert_eq!(tenant.receivers(job_id, &hooks).len(), 1);
+        assert!(receivers(&tenant, job_id, &hooks).is_empty());
+        let hooks = job_hooks(&tenant, job_id, &request, None).unwrap();
+        assert_eq!(receivers(&tenant, job_id, &hooks).len(), 1);
     }
 }

@@ -1,48 +1,36 @@
-//! Tenants: who owns a credential or a job, and the state each owner has.
+//! Tenants: the state each owner has, and the registry of every tenant's state.
 //!
-//! Every distinct API key is its own tenant, as upstream, where the key's owner is the tenant.
-//! The mock never keeps a key: it keeps the SHA-256 of it ([`TenantId`]), so a memory dump
-//! yields no usable key, and two requests with the same key land in the same [`Tenant`]. A
-//! tenant's credentials, jobs and logs live behind one lock, so the decisions that span them
-//! (a job may start only on credentials that exist; a credential may go only when no live job
-//! needs it) are made atomically.
+//! A tenant's credentials, jobs, logs, webhooks and schedules live behind one lock, so the
+//! decisions that span them (a job may start only on credentials that exist; a credential may
+//! go only when no live job needs it) are made atomically. [`Tenants`] finds a tenant's state
+//! by its [`TenantId`], making it on first use, or lends a fresh empty one that is not kept to
+//! a request that only reads.
 
-use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
 
 use super::credentials::CredentialStore;
 use super::job_store::JobStore;
 use super::logs::LogStore;
 use super::schedules::ScheduleStore;
+use super::tenant_id::TenantId;
 use super::webhooks::WebhookStore;
 use crate::seal::Sealer;
 
-/// The hex SHA-256 of an API key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TenantId(String);
-
-impl TenantId {
-    /// The tenant owning `api_key`.
-    pub fn from_api_key(api_key: &[u8]) -> Self {
-        Self(hex::encode(Sha256::digest(api_key)))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// Everything one tenant owns. Always used under its tenant's lock.
-pub struct Tenant {
-    pub credentials: CredentialStore,
-    pub jobs: JobStore,
-    pub logs: LogStore,
-    pub webhooks: WebhookStore,
-    pub schedules: ScheduleStore,
+pub(crate) struct Tenant {
+    pub(crate) credentials: CredentialStore,
+    pub(crate) jobs: JobStore,
+    pub(crate) logs: LogStore,
+    pub(crate) webhooks: WebhookStore,
+    pub(crate) schedules: ScheduleStore,
     next_seq: u64,
 }
 
 impl Tenant {
-    pub fn new(id: TenantId, sealer: Sealer) -> Self {
+    pub(crate) fn new(id: TenantId, sealer: Sealer) -> Self {
         Self {
             credentials: CredentialStore::new(id.clone(), sealer.clone()),
             jobs: JobStore::default(),
@@ -54,27 +42,70 @@ impl Tenant {
     }
 
     /// A number that grows with every record this tenant makes; orders lists and backs cursors.
-    pub fn next_seq(&mut self) -> u64 {
+    pub(crate) fn next_seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
+    }
+}
+
+/// Every tenant's state, by tenant.
+pub(crate) struct Tenants {
+    /// Seals the values a new tenant's stores keep.
+    sealer: Sealer,
+    by_id: DashMap<TenantId, Arc<Mutex<Tenant>>>,
+}
+
+impl Tenants {
+    pub(crate) fn new(sealer: Sealer) -> Self {
+        Self {
+            sealer,
+            by_id: DashMap::new(),
+        }
+    }
+
+    /// The tenant's state, created on first use. The map's guard is released before the
+    /// caller locks the tenant.
+    pub(crate) fn tenant(&self, id: &TenantId) -> Arc<Mutex<Tenant>> {
+        if let Some(existing) = self.existing(id) {
+            return existing;
+        }
+        self.by_id
+            .entry(id.clone())
+            .or_insert_with(|| Arc::new(Mutex::new(Tenant::new(id.clone(), self.sealer.clone()))))
+            .clone()
+    }
+
+    /// The tenant's state for a route that may answer without storing anything: the existing
+    /// tenant, or a fresh empty one that is not kept. A request with a new key that only reads
+    /// (or names something that cannot exist yet) answers as for an empty tenant and leaves no
+    /// trace, so memory grows only with tenants that store something.
+    pub(crate) fn tenant_or_empty(&self, id: &TenantId) -> Arc<Mutex<Tenant>> {
+        self.existing(id)
+            .unwrap_or_else(|| Arc::new(Mutex::new(Tenant::new(id.clone(), self.sealer.clone()))))
+    }
+
+    /// The tenant's state, if it has any.
+    pub(crate) fn existing(&self, id: &TenantId) -> Option<Arc<Mutex<Tenant>>> {
+        self.by_id.get(id).map(|entry| entry.value().clone())
+    }
+
+    /// Every kept tenant, taken out of the map so no map guard is held while one is locked.
+    pub(crate) fn snapshot(&self) -> Vec<(TenantId, Arc<Mutex<Tenant>>)> {
+        self.by_id
+            .iter()
+            .map(|entry| (entry.key().clone(), entry.value().clone()))
+            .collect()
+    }
+
+    /// How many tenants state is kept for.
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tenant_is_the_sha256_of_the_key() {
-        assert_eq!(
-            TenantId::from_api_key(b"abc").as_str(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_ne!(
-            TenantId::from_api_key(b"key-a"),
-            TenantId::from_api_key(b"key-b")
-        );
-    }
 
     #[test]
     fn sequence_grows() {
