@@ -8,7 +8,9 @@
 //! are croner's (the Open Cron Pattern Specification): a fixed time that falls in the spring
 //! gap fires at the first instant after it, and one that repeats in the autumn fires once.
 //!
-//! Everything here is pure; the scheduler asks [`CronSpec::next_after`] for the next instant.
+//! Everything here is pure, so it sits below the state: a schedule keeps its parsed
+//! [`CronSpec`], the schedules routes check an expression with it, and the scheduler asks
+//! [`CronSpec::next_after`] for the next instant. [`next_fire_after`] is public for tests.
 
 use std::str::FromStr;
 
@@ -21,7 +23,7 @@ use serde_json::json;
 use crate::envelope::Issue;
 
 /// The zone a schedule uses when it names none.
-pub const DEFAULT_TIMEZONE: &str = "UTC";
+pub(crate) const DEFAULT_TIMEZONE: &str = "UTC";
 
 /// Why a schedule's timing could not be used. Each maps to a 400 issue on its input path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,7 +38,7 @@ pub enum CronSpecError {
 
 impl CronSpecError {
     /// The input field the problem is about.
-    pub fn path(&self) -> &'static str {
+    pub(crate) fn path(&self) -> &'static str {
         match self {
             Self::Expr(_) | Self::NeverFires => "cron_expr",
             Self::Zone(_) => "timezone",
@@ -44,20 +46,20 @@ impl CronSpecError {
     }
 
     /// The validation issue to answer with.
-    pub fn issue(&self) -> Issue {
+    pub(crate) fn issue(&self) -> Issue {
         Issue::new("custom", self.to_string(), vec![json!(self.path())])
     }
 }
 
 /// A parsed cron expression and the zone it runs in.
 #[derive(Debug, Clone)]
-pub struct CronSpec {
+pub(crate) struct CronSpec {
     cron: Cron,
     zone: Tz,
 }
 
 /// Parses a cron expression: 5 fields, or 6 with seconds first.
-pub fn parse_expr(expr: &str) -> Result<Cron, CronSpecError> {
+fn parse_expr(expr: &str) -> Result<Cron, CronSpecError> {
     let fields = expr.split_whitespace().count();
     if fields != 5 && fields != 6 {
         return Err(CronSpecError::Expr(format!(
@@ -74,20 +76,20 @@ pub fn parse_expr(expr: &str) -> Result<Cron, CronSpecError> {
 }
 
 /// Parses an IANA time zone name.
-pub fn parse_zone(name: &str) -> Result<Tz, CronSpecError> {
+fn parse_zone(name: &str) -> Result<Tz, CronSpecError> {
     Tz::from_str(name).map_err(|_| CronSpecError::Zone(name.to_string()))
 }
 
 impl CronSpec {
     /// Parses both parts; the expression's problem is reported first.
-    pub fn parse(expr: &str, zone: &str) -> Result<Self, CronSpecError> {
+    pub(crate) fn parse(expr: &str, zone: &str) -> Result<Self, CronSpecError> {
         let cron = parse_expr(expr)?;
         let zone = parse_zone(zone)?;
         Ok(Self { cron, zone })
     }
 
     /// Both problems at once, as issues, for a validation answer.
-    pub fn check(expr: &str, zone: &str) -> Result<Self, Vec<Issue>> {
+    pub(crate) fn check(expr: &str, zone: &str) -> Result<Self, Vec<Issue>> {
         match (parse_expr(expr), parse_zone(zone)) {
             (Ok(cron), Ok(zone)) => Ok(Self { cron, zone }),
             (cron, zone) => Err([cron.err(), zone.err()]
@@ -99,7 +101,7 @@ impl CronSpec {
     }
 
     /// The first fire time strictly after `after`, computed in the zone, as UTC.
-    pub fn next_after(&self, after: DateTime<Utc>) -> Result<DateTime<Utc>, CronSpecError> {
+    pub(crate) fn next_after(&self, after: DateTime<Utc>) -> Result<DateTime<Utc>, CronSpecError> {
         // Cron has whole seconds; croner would carry the fraction into the answer.
         let whole = after.trunc_subsecs(0);
         let local = whole.with_timezone(&self.zone);

@@ -10,12 +10,12 @@ use base64::Engine;
 const PREFIX: &str = "v1:";
 
 /// The token for a page starting at `seq`.
-pub fn encode(seq: u64) -> String {
+pub(crate) fn encode(seq: u64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{PREFIX}{seq}"))
 }
 
 /// The sequence number a token names, if it is one of ours.
-pub fn decode(token: &str) -> Option<u64> {
+pub(crate) fn decode(token: &str) -> Option<u64> {
     let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
     let text = std::str::from_utf8(&bytes).ok()?;
     text.strip_prefix(PREFIX)?.parse().ok()

@@ -6,27 +6,30 @@
 //! nothing; names follow the same rules as `credentials/create` (1 to 200 characters, not
 //! blank, unique per tenant), and each `api_key` appears once, so two entries never quietly
 //! merge or overwrite each other. The keys are hashed on load like any request's key; only
-//! the hash is kept.
+//! the hash is kept. [`DEMO_FIXTURES`], embedded, holds the tenant `demo-api-key`.
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::input::MAX_NAME_CHARS;
 
+/// The demo fixtures, embedded so `serve --mock` works without files.
+pub const DEMO_FIXTURES: &str = include_str!("../../fixtures/demo.json");
+
 /// A whole fixtures file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Fixtures {
-    pub tenants: Vec<FixtureTenant>,
+pub(crate) struct Fixtures {
+    pub(crate) tenants: Vec<FixtureTenant>,
 }
 
 /// One tenant: its API key and the credentials it starts with.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureTenant {
-    pub api_key: String,
+pub(crate) struct FixtureTenant {
+    pub(crate) api_key: String,
     #[serde(default)]
-    pub credentials: Vec<FixtureCredential>,
+    pub(crate) credentials: Vec<FixtureCredential>,
 }
 
 impl std::fmt::Debug for FixtureTenant {
@@ -41,9 +44,9 @@ impl std::fmt::Debug for FixtureTenant {
 /// One credential.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureCredential {
-    pub name: String,
-    pub value: Value,
+pub(crate) struct FixtureCredential {
+    pub(crate) name: String,
+    pub(crate) value: Value,
 }
 
 /// Why a fixtures text was refused.
@@ -64,7 +67,7 @@ pub enum FixtureError {
 }
 
 /// Parses and checks fixtures text.
-pub fn parse(text: &str) -> Result<Fixtures, FixtureError> {
+pub(crate) fn parse(text: &str) -> Result<Fixtures, FixtureError> {
     let fixtures: Fixtures =
         serde_json::from_str(text).map_err(|err| FixtureError::Parse(err.to_string()))?;
     let mut keys = std::collections::HashMap::new();
@@ -105,7 +108,7 @@ mod tests {
 
     #[test]
     fn demo_fixtures_parse() {
-        let fixtures = parse(crate::mock::DEMO_FIXTURES).unwrap();
+        let fixtures = parse(DEMO_FIXTURES).unwrap();
         assert_eq!(fixtures.tenants.len(), 1);
         assert_eq!(fixtures.tenants[0].api_key.as_str(), "demo-api-key");
         let names: Vec<&str> = fixtures.tenants[0]

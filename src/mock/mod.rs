@@ -5,8 +5,9 @@
 //! the SHA-256 of its API key, stores credential values and signing secrets sealed with
 //! AES-SIV, and runs jobs on timers so a client sees them go `queued` → `running` →
 //! `completed`. A job's end is delivered, signed, to its callback or the tenant's webhooks
-//! (`callbacks.rs`, `delivery.rs`), and schedules launch jobs on cron (`scheduler.rs`). Route
-//! groups upstream has but the mock does not (sessions, deployments, workflows) answer 501.
+//! (`engine/callbacks.rs`, `engine/delivery.rs`), and schedules launch jobs on cron
+//! (`engine/scheduler.rs`). Route groups upstream has but the mock does not (sessions,
+//! deployments, workflows) answer 501.
 //!
 //! Conventions beyond upstream's public contract, chosen by this project:
 //! - A workflow whose name starts with `fail` ends `failed` with an `error` and a
@@ -23,6 +24,27 @@
 //! - Requests that only read (or name what cannot exist yet) keep no state for a new key.
 //! - `jobs/list` is newest first; `logs/list` is oldest first; both page with opaque tokens.
 //!
+//! # Layout
+//!
+//! - `mod.rs` (this file): the public [`Mock`], [`run`] and the public re-exports;
+//!   `config.rs`: [`MockConfig`] and [`MockError`].
+//! - `router.rs`: the route table and the checks every request passes, then the handler.
+//! - `routes/`: one file per route group (credentials, jobs, logs, webhooks, schedules). A
+//!   handler parses its input, acts on the state under the tenant's lock, starts what the
+//!   engine must do next, and shapes upstream's answer.
+//! - `state/`: what each tenant owns and the registry of tenants, one store per kind of
+//!   record, and a job's lifecycle transitions. No waiting, sending or spawning.
+//! - `engine/`: what happens in time: the shared core the routes and timers hold, job timers,
+//!   result callbacks, the delivery queue and its signatures, and the scheduler.
+//! - Leaves used by several layers: `input.rs` (zod-like input checks, web URLs, launch
+//!   options), `cursor.rs` (paging tokens), `cron.rs` (cron expressions and zones) and
+//!   `fixtures.rs` (preloaded tenants).
+//!
+//! Dependencies point one way: `mod.rs` → `router.rs` → `routes/` → `engine/` → `state/` →
+//! leaves. Routes may use the engine and the state; the engine may use the state; the state
+//! uses neither, and a job's end travels up as a transition's result, which the engine
+//! dispatches, never as a call from the state into the engine.
+//!
 //! # Mock fixtures
 //!
 //! `--fixtures FILE` preloads tenants and their credentials:
@@ -38,169 +60,46 @@
 // Route handlers return `Result<_, ApiError>`; an error is built at most once per request and
 // answered at once, so its size (the envelope's fields) costs nothing worth boxing for.
 
-mod callbacks;
-mod credentials;
+mod config;
 mod cron;
 mod cursor;
-mod delivery;
+mod engine;
 mod fixtures;
 mod input;
-mod job_store;
-mod jobs;
-mod launch;
-mod logs;
 mod router;
-mod scheduler;
-mod schedules;
-mod signature;
-mod tenant;
-mod webhooks;
+mod routes;
+mod state;
 
-use std::path::PathBuf;
-use std::sync::{Arc, Weak};
-use std::time::Duration;
-
-use dashmap::DashMap;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use parking_lot::Mutex;
 use tracing::info;
 
 use crate::body::Body;
-use crate::cli::{JobDuration, MockArgs};
-use crate::seal::{SealError, Sealer};
-use crate::secret::Secret;
+use crate::cli::MockArgs;
 use crate::server::{self, Handler, ServerOptions};
 
-use callbacks::DeliveryTag;
+pub use config::{MockConfig, MockError};
 pub use cron::{next_fire_after, CronSpecError};
-use delivery::Deliverer;
-pub use delivery::DeliveryConfig;
-pub use fixtures::FixtureError;
-pub use job_store::CREDENTIAL_IDS_HEADER;
-use scheduler::SchedulerState;
-pub use signature::{
+pub use engine::delivery::DeliveryConfig;
+pub use engine::signature::{
     sign as sign_webhook, verify as verify_webhook, EVENT_TYPE_HEADER, SIGNATURE_HEADER,
 };
-use tenant::{Tenant, TenantId};
+pub use fixtures::{FixtureError, DEMO_FIXTURES};
+pub use routes::jobs::CREDENTIAL_IDS_HEADER;
 
-/// The demo fixtures, embedded so `serve --mock` works without files.
-pub const DEMO_FIXTURES: &str = include_str!("../../fixtures/demo.json");
-
-/// Why the mock could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum MockError {
-    #[error("could not read the encryption key file {path}: {source}")]
-    ReadKey {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("the encryption key in {path} is unusable: {source}")]
-    Key { path: PathBuf, source: SealError },
-    #[error("could not read the fixtures file {path}: {source}")]
-    ReadFixtures {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Fixtures(#[from] FixtureError),
-    #[error("a fixture credential could not be stored: {0}")]
-    Store(String),
-    #[error("could not listen on {addr}: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("could not announce the listening address: {0}")]
-    Announce(std::io::Error),
-}
-
-/// How the mock behaves.
-#[derive(Debug, Clone)]
-pub struct MockConfig {
-    /// Largest request body accepted, in bytes.
-    pub max_body: usize,
-    /// How long a job runs before it ends.
-    pub job_duration: JobDuration,
-    /// Finished jobs kept per tenant; each tenant's older ones are dropped first.
-    pub max_jobs: usize,
-    /// Seals stored credential values.
-    pub sealer: Sealer,
-    /// How long a job stays `queued` before it runs.
-    pub start_delay: Duration,
-    /// How job results are delivered to webhooks and callbacks (attempts, backoff, bounds).
-    pub delivery: DeliveryConfig,
-    /// A schedule does not fire while its tenant has this many queued or running jobs.
-    pub schedule_live_job_limit: usize,
-}
-
-impl Default for MockConfig {
-    fn default() -> Self {
-        Self {
-            max_body: 1 << 20,
-            job_duration: JobDuration::After(Duration::from_secs(2)),
-            max_jobs: 10_000,
-            sealer: Sealer::random(),
-            start_delay: Duration::from_millis(100),
-            delivery: DeliveryConfig::default(),
-            schedule_live_job_limit: 10_000,
-        }
-    }
-}
-
-impl MockConfig {
-    /// The configuration the command line asks for; reads the encryption key file if given.
-    pub fn from_args(args: &MockArgs) -> Result<Self, MockError> {
-        let sealer = match &args.encryption_key_file {
-            Some(path) => {
-                let material = Secret::from_file(path).map_err(|source| MockError::ReadKey {
-                    path: path.clone(),
-                    source,
-                })?;
-                Sealer::from_key_material(&material).map_err(|source| MockError::Key {
-                    path: path.clone(),
-                    source,
-                })?
-            }
-            None => Sealer::random(),
-        };
-        Ok(Self {
-            max_body: args.max_body,
-            job_duration: args.job_duration,
-            max_jobs: args.max_jobs,
-            sealer,
-            delivery: DeliveryConfig {
-                attempts: args.webhook_attempts,
-                ..DeliveryConfig::default()
-            },
-            ..Self::default()
-        })
-    }
-}
-
-pub(crate) struct Inner {
-    config: MockConfig,
-    tenants: DashMap<TenantId, Arc<Mutex<Tenant>>>,
-    /// Sends job results to webhooks and callbacks.
-    deliverer: Deliverer<DeliveryTag>,
-    scheduler: SchedulerState,
-}
+use engine::core::Core;
+use state::tenant_id::TenantId;
 
 /// The mock: a cheap handle to shared state, and the [`Handler`] that serves it.
 #[derive(Clone)]
 pub struct Mock {
-    inner: Arc<Inner>,
+    core: Core,
 }
 
 impl Mock {
     pub fn new(config: MockConfig) -> Self {
         Self {
-            inner: Arc::new_cyclic(|weak| Inner {
-                deliverer: callbacks::deliverer(config.delivery, weak.clone()),
-                scheduler: SchedulerState::default(),
-                config,
-                tenants: DashMap::new(),
-            }),
+            core: Core::new(config),
         }
     }
 
@@ -209,7 +108,9 @@ impl Mock {
     pub fn load_fixtures(&self, json_text: &str) -> Result<(), MockError> {
         let fixtures = fixtures::parse(json_text)?;
         for fixture in &fixtures.tenants {
-            let tenant = self.tenant(&TenantId::from_api_key(fixture.api_key.as_bytes()));
+            let tenant = self
+                .core
+                .tenant(&TenantId::from_api_key(fixture.api_key.as_bytes()));
             let mut tenant = tenant.lock();
             for credential in &fixture.credentials {
                 let seq = tenant.next_seq();
@@ -222,59 +123,9 @@ impl Mock {
         Ok(())
     }
 
-    fn max_body(&self) -> usize {
-        self.inner.config.max_body
-    }
-
-    /// The tenant's state, created on first use. The map's guard is released before the
-    /// caller locks the tenant.
-    fn tenant(&self, id: &TenantId) -> Arc<Mutex<Tenant>> {
-        if let Some(existing) = self.existing_tenant(id) {
-            return existing;
-        }
-        self.inner
-            .tenants
-            .entry(id.clone())
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(Tenant::new(
-                    id.clone(),
-                    self.inner.config.sealer.clone(),
-                )))
-            })
-            .clone()
-    }
-
-    /// The tenant's state for a route that may answer without storing anything: the existing
-    /// tenant, or a fresh empty one that is not kept. A request with a new key that only reads
-    /// (or names something that cannot exist yet) answers as for an empty tenant and leaves no
-    /// trace, so memory grows only with tenants that store something.
-    fn tenant_or_empty(&self, id: &TenantId) -> Arc<Mutex<Tenant>> {
-        self.existing_tenant(id).unwrap_or_else(|| {
-            Arc::new(Mutex::new(Tenant::new(
-                id.clone(),
-                self.inner.config.sealer.clone(),
-            )))
-        })
-    }
-
     /// How many tenants the mock keeps state for.
     pub fn tenant_count(&self) -> usize {
-        self.inner.tenants.len()
-    }
-
-    fn existing_tenant(&self, id: &TenantId) -> Option<Arc<Mutex<Tenant>>> {
-        self.inner
-            .tenants
-            .get(id)
-            .map(|entry| entry.value().clone())
-    }
-
-    fn downgrade(&self) -> Weak<Inner> {
-        Arc::downgrade(&self.inner)
-    }
-
-    fn upgrade(weak: &Weak<Inner>) -> Option<Self> {
-        weak.upgrade().map(|inner| Self { inner })
+        self.core.tenants().len()
     }
 }
 
@@ -283,7 +134,7 @@ impl Handler for Mock {
         &self,
         request: Request<Incoming>,
     ) -> impl std::future::Future<Output = Response<Body>> + Send {
-        router::handle(self.clone(), request)
+        router::handle(self.core.clone(), request)
     }
 }
 

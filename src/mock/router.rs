@@ -4,7 +4,7 @@
 //! order of checks follows upstream's: an unknown route is 404 (501 for route groups upstream
 //! has but the mock does not implement), a known route with another method is 405, a missing
 //! or empty `x-api-key` is 401, a body over the limit is 413 and a body that is not JSON is
-//! 400 malformed. Only then does a route see its input and its tenant.
+//! 400 malformed. Only then does a route (`routes/`) see its input and its tenant.
 
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -12,23 +12,24 @@ use serde_json::Value;
 use tracing::{info, info_span, Instrument};
 use uuid::Uuid;
 
-use super::tenant::TenantId;
-use super::{credentials, jobs, logs, schedules, webhooks, Mock};
+use super::engine::core::Core;
+use super::routes::{credentials, jobs, logs, schedules, webhooks};
+use super::state::tenant_id::TenantId;
 use crate::body::{read_limited, Body};
 use crate::envelope::{ok, ApiError};
 
 /// The header that carries the caller's API key.
-pub const API_KEY_HEADER: &str = "x-api-key";
+const API_KEY_HEADER: &str = "x-api-key";
 
 /// Route groups upstream serves that the mock answers with 501.
-pub const UNIMPLEMENTED_GROUPS: &[&str] = &["sessions", "deployments", "workflows"];
+const UNIMPLEMENTED_GROUPS: &[&str] = &["sessions", "deployments", "workflows"];
 
 /// oRPC's error code for HTTP 405.
-pub const METHOD_NOT_SUPPORTED: &str = "METHOD_NOT_SUPPORTED";
+const METHOD_NOT_SUPPORTED: &str = "METHOD_NOT_SUPPORTED";
 
 /// The routes the mock serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+enum Route {
     CredentialsCreate,
     CredentialsList,
     CredentialsGet,
@@ -54,14 +55,14 @@ pub enum Route {
 
 /// What a request path leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolution {
+enum Resolution {
     Route(Route),
     NotImplemented,
     NotFound,
 }
 
 /// Looks a path up in the route table.
-pub fn resolve(path: &str) -> Resolution {
+fn resolve(path: &str) -> Resolution {
     let Some((group, verb)) = path
         .strip_prefix("/v1/")
         .and_then(|rest| rest.split_once('/'))
@@ -101,7 +102,7 @@ pub fn resolve(path: &str) -> Resolution {
 
 /// Reads the route input from a request body: the value under `json`, or `None` when the body
 /// is empty or has no `json` key.
-pub fn parse_input(bytes: &[u8]) -> Result<Option<Value>, ApiError> {
+fn parse_input(bytes: &[u8]) -> Result<Option<Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -125,38 +126,38 @@ fn method_not_allowed() -> Response<Body> {
 }
 
 fn dispatch(
-    mock: &Mock,
+    core: &Core,
     route: Route,
     tenant: &TenantId,
     input: Option<&Value>,
     headers: &HeaderMap,
 ) -> Result<Value, ApiError> {
     match route {
-        Route::CredentialsCreate => credentials::create(mock, tenant, input),
-        Route::CredentialsList => credentials::list(mock, tenant, input),
-        Route::CredentialsGet => credentials::get(mock, tenant, input),
-        Route::CredentialsUpdate => credentials::update(mock, tenant, input),
-        Route::CredentialsDelete => credentials::delete(mock, tenant, input),
-        Route::CredentialsUpsert => credentials::upsert(mock, tenant, input),
-        Route::JobsCreate => jobs::create(mock, tenant, input, headers),
-        Route::JobsGet => jobs::get(mock, tenant, input),
-        Route::JobsList => jobs::list(mock, tenant, input),
-        Route::JobsCancel => jobs::cancel_route(mock, tenant, input),
-        Route::JobsDebugReport => jobs::debug_report(mock, tenant, input),
-        Route::LogsList => logs::list(mock, tenant, input),
-        Route::WebhooksCreate => webhooks::create(mock, tenant, input),
-        Route::WebhooksList => webhooks::list(mock, tenant, input),
-        Route::WebhooksUpdate => webhooks::update(mock, tenant, input),
-        Route::WebhooksDelete => webhooks::delete(mock, tenant, input),
-        Route::SchedulesCreate => schedules::create(mock, tenant, input),
-        Route::SchedulesList => schedules::list(mock, tenant, input),
-        Route::SchedulesGet => schedules::get(mock, tenant, input),
-        Route::SchedulesUpdate => schedules::update(mock, tenant, input),
-        Route::SchedulesDelete => schedules::delete(mock, tenant, input),
+        Route::CredentialsCreate => credentials::create(core, tenant, input),
+        Route::CredentialsList => credentials::list(core, tenant, input),
+        Route::CredentialsGet => credentials::get(core, tenant, input),
+        Route::CredentialsUpdate => credentials::update(core, tenant, input),
+        Route::CredentialsDelete => credentials::delete(core, tenant, input),
+        Route::CredentialsUpsert => credentials::upsert(core, tenant, input),
+        Route::JobsCreate => jobs::create(core, tenant, input, headers),
+        Route::JobsGet => jobs::get(core, tenant, input),
+        Route::JobsList => jobs::list(core, tenant, input),
+        Route::JobsCancel => jobs::cancel_route(core, tenant, input),
+        Route::JobsDebugReport => jobs::debug_report(core, tenant, input),
+        Route::LogsList => logs::list(core, tenant, input),
+        Route::WebhooksCreate => webhooks::create(core, tenant, input),
+        Route::WebhooksList => webhooks::list(core, tenant, input),
+        Route::WebhooksUpdate => webhooks::update(core, tenant, input),
+        Route::WebhooksDelete => webhooks::delete(core, tenant, input),
+        Route::SchedulesCreate => schedules::create(core, tenant, input),
+        Route::SchedulesList => schedules::list(core, tenant, input),
+        Route::SchedulesGet => schedules::get(core, tenant, input),
+        Route::SchedulesUpdate => schedules::update(core, tenant, input),
+        Route::SchedulesDelete => schedules::delete(core, tenant, input),
     }
 }
 
-async fn respond(mock: &Mock, request: Request<Incoming>) -> Response<Body> {
+async fn respond(core: &Core, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path();
     let route = match resolve(path) {
         Resolution::Route(route) => route,
@@ -174,12 +175,12 @@ async fn respond(mock: &Mock, request: Request<Incoming>) -> Response<Body> {
         }
     };
     let (parts, body) = request.into_parts();
-    let input = match read_limited(body, mock.max_body()).await {
+    let input = match read_limited(body, core.config().max_body).await {
         Ok(bytes) => parse_input(&bytes),
         Err(err) => Err(err),
     };
     let answer =
-        input.and_then(|input| dispatch(mock, route, &tenant, input.as_ref(), &parts.headers));
+        input.and_then(|input| dispatch(core, route, &tenant, input.as_ref(), &parts.headers));
     match answer {
         Ok(output) => ok(output),
         Err(err) => err.into_response(),
@@ -188,7 +189,7 @@ async fn respond(mock: &Mock, request: Request<Incoming>) -> Response<Body> {
 
 /// The request id for a request's log lines: the caller's `x-request-id` when it is short
 /// printable ASCII (a sidecar in front passes its own), else a fresh UUID.
-pub fn request_id(headers: &HeaderMap) -> String {
+fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
@@ -197,12 +198,12 @@ pub fn request_id(headers: &HeaderMap) -> String {
 }
 
 /// Answers one request, logging its route and status under its request id.
-pub async fn handle(mock: Mock, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(core: Core, request: Request<Incoming>) -> Response<Body> {
     let span = info_span!("request", request_id = %request_id(request.headers()));
     async move {
         let path = request.uri().path().to_string();
         let method = request.method().clone();
-        let response = respond(&mock, request).await;
+        let response = respond(&core, request).await;
         info!(%method, %path, status = response.status().as_u16(), "Request handled");
         response
     }

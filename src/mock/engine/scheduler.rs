@@ -11,33 +11,27 @@
 //! `last_error` (counting a failure), when the schedule's credential is gone or the tenant
 //! already has `schedule_live_job_limit` queued or running jobs, so memory stays bounded. A fire missed
 //! while the process was busy or suspended happens once: the next one is planned from now.
-//! The task holds the mock weakly and ends when the mock is dropped.
+//! The task holds the mock weakly and ends when the mock is dropped. Its wake-up call is kept
+//! in the core (`core.rs`); the routes ring it through [`Core::schedules_changed`].
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use super::callbacks::HookRequest;
-use super::job_store;
-use super::tenant::{Tenant, TenantId};
-use super::webhooks::SecretOwner;
-use super::{Inner, Mock};
+use super::callbacks::{job_hooks, HookRequest};
+use super::core::{Core, WeakCore};
 use crate::clock;
+use crate::mock::state::job_lifecycle;
+use crate::mock::state::tenant::Tenant;
+use crate::mock::state::tenant_id::TenantId;
+use crate::mock::state::webhooks::SecretOwner;
 
 /// The longest the scheduler sleeps before looking again whether the mock still exists.
 const IDLE_CHECK: Duration = Duration::from_secs(60);
-
-/// The scheduler's wake-up call, and whether its task runs.
-#[derive(Default)]
-pub struct SchedulerState {
-    wake: Arc<Notify>,
-    started: OnceLock<()>,
-}
 
 /// Queued and running jobs of a tenant, counted up to `limit`.
 fn live_jobs(tenant: &Tenant, limit: usize) -> usize {
@@ -95,11 +89,11 @@ fn fire(
         skip_callbacks,
         launch,
     };
-    let hooks = match tenant.job_hooks(job_id, &request, Some(schedule_id)) {
+    let hooks = match job_hooks(tenant, job_id, &request, Some(schedule_id)) {
         Ok(hooks) => hooks,
         Err(err) => return Some(Err(err.to_string())),
     };
-    job_store::enqueue_job(
+    job_lifecycle::enqueue_job(
         tenant,
         tenant_id,
         job_id,
@@ -110,7 +104,7 @@ fn fire(
         hooks,
     );
     *live += 1;
-    job_store::log_job_line(
+    job_lifecycle::log_job_line(
         tenant,
         job_id,
         "info",
@@ -119,10 +113,10 @@ fn fire(
     Some(Ok(job_id))
 }
 
-impl Mock {
+impl Core {
     /// Wakes the scheduler after a schedule changed, starting it on first use.
-    pub(super) fn schedules_changed(&self) {
-        let state = &self.inner.scheduler;
+    pub(crate) fn schedules_changed(&self) {
+        let state = self.scheduler();
         if state.started.get().is_none() {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 state.started.get_or_init(|| {
@@ -135,19 +129,14 @@ impl Mock {
 
     /// Fires every schedule due at `now`; the earliest fire time still ahead.
     fn fire_due(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let tenants: Vec<(TenantId, Arc<Mutex<Tenant>>)> = self
-            .inner
-            .tenants
-            .iter()
-            .map(|entry| (entry.key().clone(), entry.value().clone()))
-            .collect();
+        let tenants = self.tenants().snapshot();
         let mut earliest: Option<DateTime<Utc>> = None;
         for (tenant_id, tenant) in tenants {
             let launched = {
                 let mut tenant = tenant.lock();
                 let mut launched = Vec::new();
                 let due = tenant.schedules.take_due(now);
-                let limit = self.inner.config.schedule_live_job_limit;
+                let limit = self.config().schedule_live_job_limit;
                 let mut live = if due.is_empty() {
                     0
                 } else {
@@ -182,14 +171,14 @@ impl Mock {
     }
 }
 
-async fn run(inner: Weak<Inner>, wake: Arc<Notify>) {
+async fn run(weak: WeakCore, wake: Arc<Notify>) {
     loop {
-        let Some(mock) = Mock::upgrade(&inner) else {
+        let Some(core) = weak.upgrade() else {
             break;
         };
         let now = clock::now();
-        let next = mock.fire_due(now);
-        drop(mock);
+        let next = core.fire_due(now);
+        drop(core);
         let pause = next
             .and_then(|at| (at - now).to_std().ok())
             .map_or(IDLE_CHECK, |until| until.min(IDLE_CHECK));
@@ -207,7 +196,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::mock::schedules::Schedule;
+    use crate::mock::state::schedules::Schedule;
     use crate::seal::Sealer;
 
     fn tenant() -> (Tenant, TenantId) {

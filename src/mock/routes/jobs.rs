@@ -8,28 +8,31 @@
 //! A repeated `nonce` answers with the first job as it is now (its current status, and the
 //! message "Job already exists for this nonce"), whether it is still running or has ended.
 //! `timeout_seconds` (default 1800) bounds how long the job may run: one still running then
-//! ends `failed` with "Job timed out after Ns" (see `job_store.rs`).
+//! ends `failed` with "Job timed out after Ns" (see `state/job_lifecycle.rs`). The launch
+//! options are checked as schedules check them (`input/launch.rs`); once the job is inserted,
+//! its timers start (`engine/runner.rs`).
 
 use http::HeaderMap;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::callbacks::HookRequest;
-use super::cursor;
-use super::input::{invalid_uuid, parse_uuid, Fields};
-use super::logs::LogLine;
-use super::tenant::TenantId;
-use super::webhooks::{url_field, MAX_TEXT_CHARS};
-use super::Mock;
 use crate::envelope::{ApiError, Issue};
+use crate::mock::cursor;
+use crate::mock::engine::callbacks::{job_hooks, HookRequest};
+use crate::mock::engine::core::Core;
+use crate::mock::input::launch::check_options;
+use crate::mock::input::{invalid_uuid, parse_uuid, Fields};
+use crate::mock::state::job_lifecycle::{cancel, enqueue_job};
+use crate::mock::state::job_store::{Job, JobError, JobStatus, STATUSES};
+use crate::mock::state::logs::LogLine;
+use crate::mock::state::tenant_id::TenantId;
 
-use super::job_store::{
-    cancel, enqueue_job, Job, JobError, JobStatus, CREDENTIAL_IDS_HEADER, STATUSES,
-};
+/// The request header through which a caller names the credentials a job uses.
+pub const CREDENTIAL_IDS_HEADER: &str = "x-libretto-credential-ids";
 
 /// The credential ids named in the `x-libretto-credential-ids` header(s); comma-separated,
 /// blanks skipped, each one a UUID.
-pub fn header_credential_ids(headers: &HeaderMap, fields: &mut Fields<'_>) -> Vec<Uuid> {
+fn header_credential_ids(headers: &HeaderMap, fields: &mut Fields<'_>) -> Vec<Uuid> {
     let mut ids = Vec::new();
     let mut index = 0usize;
     for value in headers.get_all(CREDENTIAL_IDS_HEADER) {
@@ -55,51 +58,9 @@ pub fn header_credential_ids(headers: &HeaderMap, fields: &mut Fields<'_>) -> Ve
     ids
 }
 
-/// Checks the launch options that `jobs/create` accepts besides workflow and params.
-pub(super) fn check_options(fields: &mut Fields<'_>) {
-    fields.integer("timeout_seconds", 1, 3600);
-    for flag in [
-        "skip_callbacks",
-        "headless",
-        "gpu",
-        "residential_proxy",
-        "disable_default_proxy",
-    ] {
-        fields.bool(flag);
-    }
-    fields.string("start_url", false);
-    // The same URL rule as webhook endpoints: a callback is one more delivery target.
-    url_field(fields, "callback_url", false);
-    fields.bounded_string("callback_secret", false, MAX_TEXT_CHARS);
-    if fields.value("callback_url").is_some() && fields.value("callback_secret").is_none() {
-        fields.push(Issue::new(
-            "custom",
-            "callback_secret is required when callback_url is set",
-            vec![json!("callback_secret")],
-        ));
-    }
-    if let Some(viewport) = fields.object("viewport", false) {
-        for side in ["width", "height"] {
-            match viewport.get(side) {
-                None => fields.push(Issue::new(
-                    "invalid_type",
-                    "Required",
-                    vec![json!("viewport"), json!(side)],
-                )),
-                Some(value) if value.as_u64().is_some_and(|n| n > 0) => {}
-                Some(_) => fields.push(Issue::new(
-                    "invalid_type",
-                    "Expected a positive integer",
-                    vec![json!("viewport"), json!(side)],
-                )),
-            }
-        }
-    }
-}
-
 /// `jobs/create` → `success`, `job_id`, `status`, `message`.
-pub fn create(
-    mock: &Mock,
+pub(crate) fn create(
+    core: &Core,
     tenant_id: &TenantId,
     input: Option<&Value>,
     headers: &HeaderMap,
@@ -126,9 +87,9 @@ pub fn create(
     // A tenant that does not exist yet has no credentials, so a job that references any is
     // refused without creating it.
     let tenant = if references.is_empty() {
-        mock.tenant(tenant_id)
+        core.tenant(tenant_id)
     } else {
-        mock.tenant_or_empty(tenant_id)
+        core.tenant_or_empty(tenant_id)
     };
     let job = {
         let mut tenant = tenant.lock();
@@ -144,9 +105,7 @@ pub fn create(
             return Err(JobError::UnknownCredentials(missing).into());
         }
         let id = Uuid::new_v4();
-        let hooks = tenant
-            .job_hooks(id, &hook_request, None)
-            .map_err(ApiError::from)?;
+        let hooks = job_hooks(&tenant, id, &hook_request, None).map_err(ApiError::from)?;
         enqueue_job(
             &mut tenant,
             tenant_id,
@@ -158,7 +117,7 @@ pub fn create(
             hooks,
         )
     };
-    mock.spawn_lifecycle(tenant_id.clone(), job.id);
+    core.spawn_lifecycle(tenant_id.clone(), job.id);
     Ok(job.created_answer())
 }
 
@@ -170,16 +129,24 @@ fn read_id(input: Option<&Value>) -> Result<Uuid, ApiError> {
 }
 
 /// `jobs/get`: `id` → the whole job.
-pub fn get(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
+pub(crate) fn get(
+    core: &Core,
+    tenant: &TenantId,
+    input: Option<&Value>,
+) -> Result<Value, ApiError> {
     let id = read_id(input)?;
-    let tenant = mock.tenant_or_empty(tenant);
+    let tenant = core.tenant_or_empty(tenant);
     let tenant = tenant.lock();
     let job = tenant.jobs.get(id).ok_or(JobError::NotFound)?;
     Ok(job.to_json())
 }
 
 /// `jobs/list`: optional `status`, `limit`, `cursor` → `jobs`, `next_cursor`; newest first.
-pub fn list(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
+pub(crate) fn list(
+    core: &Core,
+    tenant: &TenantId,
+    input: Option<&Value>,
+) -> Result<Value, ApiError> {
     let mut fields = Fields::new(input, true);
     let status = fields.one_of("status", STATUSES);
     let limit = fields.integer("limit", 1, 100).unwrap_or(20);
@@ -198,7 +165,7 @@ pub fn list(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Val
         None => None,
     };
     fields.finish()?;
-    let tenant = mock.tenant_or_empty(tenant);
+    let tenant = core.tenant_or_empty(tenant);
     let tenant = tenant.lock();
     let (page, next) = tenant
         .jobs
@@ -210,25 +177,25 @@ pub fn list(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Val
 }
 
 /// `jobs/cancel`: `id` → `success`, `message`; queued or running jobs only.
-pub fn cancel_route(
-    mock: &Mock,
+pub(crate) fn cancel_route(
+    core: &Core,
     tenant_id: &TenantId,
     input: Option<&Value>,
 ) -> Result<Value, ApiError> {
     let id = read_id(input)?;
-    cancel(&mut mock.tenant_or_empty(tenant_id).lock(), id)?;
-    mock.record_finished(tenant_id, id);
+    cancel(&mut core.tenant_or_empty(tenant_id).lock(), id)?;
+    core.record_finished(tenant_id, id);
     Ok(json!({ "success": true, "message": "Job cancelled successfully" }))
 }
 
 /// `jobs/debugReport`: `id` → a report of a failed job, echoing its params and logs.
-pub fn debug_report(
-    mock: &Mock,
+pub(crate) fn debug_report(
+    core: &Core,
     tenant: &TenantId,
     input: Option<&Value>,
 ) -> Result<Value, ApiError> {
     let id = read_id(input)?;
-    let tenant = mock.tenant_or_empty(tenant);
+    let tenant = core.tenant_or_empty(tenant);
     let tenant = tenant.lock();
     let job = tenant.jobs.get(id).ok_or(JobError::NotFound)?;
     if job.status != JobStatus::Failed {

@@ -1,12 +1,11 @@
-//! The credentials routes (`credentials/create|list|get|update|delete|upsert`) and the store
-//! behind them.
+//! The credential store: one tenant's credentials, their values sealed.
 //!
 //! A credential's value is any JSON (an object in the seed's API, a string in production's
 //! newer shape). It is serialized and sealed with AES-SIV, bound to its tenant and credential
 //! id, and opened only inside the request that reads or merges it, so plaintext never rests
 //! in memory. Updates merge with JSON Merge Patch (RFC 7396): nested objects merge and `null`
-//! removes a key. Deleting is the tenant's decision together with its jobs (see `jobs.rs`), so
-//! the store only removes; the route checks live references under the same lock.
+//! removes a key. Deleting is the tenant's decision together with its jobs, so the store only
+//! removes; the `credentials/delete` route checks live references under the same lock.
 
 use std::collections::HashMap;
 
@@ -14,19 +13,14 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::input::Fields;
-use super::tenant::TenantId;
-use super::Mock;
+use super::tenant_id::TenantId;
 use crate::clock;
-use crate::envelope::{ApiError, Issue};
+use crate::envelope::ApiError;
 use crate::seal::Sealer;
-
-/// The issue of a `credentials/update` that names no change.
-pub const NOTHING_TO_UPDATE: &str = "Nothing to update: send name, credentials or value";
 
 /// Why a credential operation was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum CredentialError {
+pub(crate) enum CredentialError {
     #[error("A credential named \"{0}\" already exists")]
     NameTaken(String),
     #[error("Credential not found")]
@@ -52,18 +46,18 @@ impl From<CredentialError> for ApiError {
 }
 
 /// One stored credential; the value only as ciphertext.
-pub struct Credential {
-    pub id: Uuid,
+pub(crate) struct Credential {
+    pub(crate) id: Uuid,
     seq: u64,
-    pub name: String,
+    pub(crate) name: String,
     sealed: Vec<u8>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
 }
 
 /// How `update` changes a stored value.
 #[derive(Debug, Clone, Copy)]
-pub enum Change<'a> {
+pub(crate) enum Change<'a> {
     /// Merge a patch (RFC 7396) into the stored value.
     Merge(&'a Value),
     /// Merge when both the stored value and this one are objects, else replace.
@@ -71,7 +65,7 @@ pub enum Change<'a> {
 }
 
 /// Applies a change to a stored value.
-pub fn apply_change(stored: &mut Value, change: Change<'_>) {
+fn apply_change(stored: &mut Value, change: Change<'_>) {
     match change {
         Change::Merge(patch) => json_patch::merge(stored, patch),
         Change::MergeOrReplace(value) if stored.is_object() && value.is_object() => {
@@ -82,7 +76,7 @@ pub fn apply_change(stored: &mut Value, change: Change<'_>) {
 }
 
 /// One tenant's credentials.
-pub struct CredentialStore {
+pub(crate) struct CredentialStore {
     tenant: TenantId,
     sealer: Sealer,
     by_id: HashMap<Uuid, Credential>,
@@ -90,7 +84,7 @@ pub struct CredentialStore {
 }
 
 impl CredentialStore {
-    pub fn new(tenant: TenantId, sealer: Sealer) -> Self {
+    pub(crate) fn new(tenant: TenantId, sealer: Sealer) -> Self {
         Self {
             tenant,
             sealer,
@@ -123,12 +117,17 @@ impl CredentialStore {
         serde_json::from_slice(plaintext.expose()).map_err(|_| CredentialError::Unreadable)
     }
 
-    pub fn exists(&self, id: Uuid) -> bool {
+    pub(crate) fn exists(&self, id: Uuid) -> bool {
         self.by_id.contains_key(&id)
     }
 
     /// Stores a new credential under an unused name.
-    pub fn create(&mut self, seq: u64, name: &str, value: &Value) -> Result<Uuid, CredentialError> {
+    pub(crate) fn create(
+        &mut self,
+        seq: u64,
+        name: &str,
+        value: &Value,
+    ) -> Result<Uuid, CredentialError> {
         if self.by_name.contains_key(name) {
             return Err(CredentialError::NameTaken(name.to_string()));
         }
@@ -151,7 +150,7 @@ impl CredentialStore {
     }
 
     /// Stores `value` under `name`, replacing any value stored there; tells whether it did.
-    pub fn upsert(
+    pub(crate) fn upsert(
         &mut self,
         seq: u64,
         name: &str,
@@ -168,21 +167,21 @@ impl CredentialStore {
     }
 
     /// Every credential, oldest first.
-    pub fn list(&self) -> Vec<&Credential> {
+    pub(crate) fn list(&self) -> Vec<&Credential> {
         let mut all: Vec<&Credential> = self.by_id.values().collect();
         all.sort_by_key(|credential| credential.seq);
         all
     }
 
     /// The id and opened value of the credential called `name`.
-    pub fn get(&self, name: &str) -> Result<(Uuid, Value), CredentialError> {
+    pub(crate) fn get(&self, name: &str) -> Result<(Uuid, Value), CredentialError> {
         let id = self.by_name.get(name).ok_or(CredentialError::NotFound)?;
         let credential = self.by_id.get(id).ok_or(CredentialError::NotFound)?;
         Ok((credential.id, self.open(credential)?))
     }
 
     /// Renames and/or changes a credential; `updated_at` moves either way.
-    pub fn update(
+    pub(crate) fn update(
         &mut self,
         id: Uuid,
         name: Option<&str>,
@@ -218,156 +217,11 @@ impl CredentialStore {
     }
 
     /// Removes a credential. The caller has checked that no live job references it.
-    pub fn remove(&mut self, id: Uuid) -> Result<(), CredentialError> {
+    pub(crate) fn remove(&mut self, id: Uuid) -> Result<(), CredentialError> {
         let credential = self.by_id.remove(&id).ok_or(CredentialError::NotFound)?;
         self.by_name.remove(&credential.name);
         Ok(())
     }
-}
-
-/// The value a create carries: `credentials` (an object, the seed's shape) or `value` (any
-/// JSON, production's newer shape). `credentials` wins when both are sent.
-fn read_value<'a>(fields: &mut Fields<'a>) -> Option<&'a Value> {
-    if fields.value("credentials").is_some() || fields.value("value").is_none() {
-        return fields
-            .object("credentials", true)
-            .and_then(|_| fields.value("credentials"));
-    }
-    fields.value("value")
-}
-
-/// `credentials/create`: `name`, `credentials` | `value` → `success`, `credential_id`, `message`.
-pub fn create(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
-    let mut fields = Fields::new(input, false);
-    let name = fields.name("name", true);
-    let value = read_value(&mut fields);
-    fields.finish()?;
-    let (Some(name), Some(value)) = (name, value) else {
-        return Err(ApiError::validation(Vec::new()));
-    };
-    let tenant = mock.tenant(tenant);
-    let mut tenant = tenant.lock();
-    let seq = tenant.next_seq();
-    let id = tenant.credentials.create(seq, name, value)?;
-    Ok(json!({
-        "success": true,
-        "credential_id": id,
-        "message": "Credential created successfully",
-    }))
-}
-
-/// `credentials/upsert`: `name`, `value` → `success`, `credential_id`, `overwritten`, `message`.
-pub fn upsert(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
-    let mut fields = Fields::new(input, false);
-    let name = fields.name("name", true);
-    let value = fields.required_value("value");
-    fields.finish()?;
-    let (Some(name), Some(value)) = (name, value) else {
-        return Err(ApiError::validation(Vec::new()));
-    };
-    let tenant = mock.tenant(tenant);
-    let mut tenant = tenant.lock();
-    let seq = tenant.next_seq();
-    let (id, overwritten) = tenant.credentials.upsert(seq, name, value)?;
-    let message = if overwritten {
-        "Credential updated successfully"
-    } else {
-        "Credential created successfully"
-    };
-    Ok(json!({
-        "success": true,
-        "credential_id": id,
-        "overwritten": overwritten,
-        "message": message,
-    }))
-}
-
-/// `credentials/list` → `credentials: [{credential_id, name, created_at, updated_at}]`.
-pub fn list(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
-    Fields::new(input, true).finish()?;
-    let tenant = mock.tenant_or_empty(tenant);
-    let tenant = tenant.lock();
-    let credentials: Vec<Value> = tenant
-        .credentials
-        .list()
-        .into_iter()
-        .map(|credential| {
-            json!({
-                "credential_id": credential.id,
-                "name": credential.name,
-                "created_at": credential.created_at,
-                "updated_at": credential.updated_at,
-            })
-        })
-        .collect();
-    Ok(json!({ "credentials": credentials }))
-}
-
-/// `credentials/get`: `name` → `id`, `value`.
-pub fn get(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
-    let mut fields = Fields::new(input, false);
-    let name = fields.name("name", true);
-    fields.finish()?;
-    let Some(name) = name else {
-        return Err(ApiError::validation(Vec::new()));
-    };
-    let tenant = mock.tenant_or_empty(tenant);
-    let tenant = tenant.lock();
-    let (id, value) = tenant.credentials.get(name)?;
-    Ok(json!({ "id": id, "value": value }))
-}
-
-/// `credentials/update`: `id`, optional `name`, optional `credentials` | `value` → `success`,
-/// `message`.
-pub fn update(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
-    let mut fields = Fields::new(input, false);
-    let id = fields.uuid("id", true);
-    let name = fields.name("name", false);
-    if ["name", "credentials", "value"]
-        .iter()
-        .all(|key| fields.value(key).is_none())
-    {
-        fields.push(Issue::new("custom", NOTHING_TO_UPDATE, vec![]));
-    }
-    let change = if fields.value("credentials").is_some() {
-        fields
-            .object("credentials", false)
-            .and_then(|_| fields.value("credentials"))
-            .map(Change::Merge)
-    } else {
-        fields.value("value").map(Change::MergeOrReplace)
-    };
-    fields.finish()?;
-    let Some(id) = id else {
-        return Err(ApiError::validation(Vec::new()));
-    };
-    let tenant = mock.tenant_or_empty(tenant);
-    let mut tenant = tenant.lock();
-    tenant.credentials.update(id, name, change)?;
-    Ok(json!({ "success": true, "message": "Credential updated successfully" }))
-}
-
-/// `credentials/delete`: `id` → `success`, `message`; refused while live jobs reference it.
-pub fn delete(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
-    let mut fields = Fields::new(input, false);
-    let id = fields.uuid("id", true);
-    fields.finish()?;
-    let Some(id) = id else {
-        return Err(ApiError::validation(Vec::new()));
-    };
-    let tenant = mock.tenant_or_empty(tenant);
-    let mut tenant = tenant.lock();
-    if !tenant.credentials.exists(id) {
-        return Err(CredentialError::NotFound.into());
-    }
-    // Checked and removed under the tenant's lock, which `jobs/create` also holds while it
-    // checks references and inserts its job: no job can slip in between.
-    let live = tenant.jobs.live_referencing(id);
-    if !live.is_empty() {
-        return Err(CredentialError::InUse(live).into());
-    }
-    tenant.credentials.remove(id)?;
-    Ok(json!({ "success": true, "message": "Credential deleted successfully" }))
 }
 
 #[cfg(test)]

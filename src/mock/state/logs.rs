@@ -1,37 +1,27 @@
-//! Job log lines and the `logs/list` route.
+//! Job log lines: the store behind `logs/list` and `jobs/debugReport`.
 //!
 //! Each job writes a few lines over its lifecycle (queued, started, completed, failed or
-//! cancelled; `echo*` workflows also log their input). Lines are kept per tenant in the order
-//! they were written and leave with their job when it is dropped, so memory stays bounded by
-//! the job limit. `logs/list` speaks camelCase as upstream does and pages with an opaque
-//! `pageToken`, oldest line first.
+//! cancelled; `echo*` workflows also log their input), and every delivery attempt of its
+//! result adds one. Lines are kept per tenant in the order they were written and leave with
+//! their job when it is dropped, so memory stays bounded by the job limit.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::cursor;
-use super::input::Fields;
-use super::tenant::TenantId;
-use super::Mock;
-use crate::envelope::{ApiError, Issue};
-
-/// Log levels, as upstream names them.
-pub const LEVELS: &[&str] = &["info", "warn", "error"];
-
 /// One log line.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LogLine {
-    pub job_id: Uuid,
-    pub workflow: String,
-    pub level: &'static str,
-    pub message: String,
-    pub timestamp: String,
+pub(crate) struct LogLine {
+    pub(crate) job_id: Uuid,
+    pub(crate) workflow: String,
+    pub(crate) level: &'static str,
+    pub(crate) message: String,
+    pub(crate) timestamp: String,
 }
 
 impl LogLine {
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "jobId": self.job_id,
             "workflow": self.workflow,
@@ -44,10 +34,10 @@ impl LogLine {
 
 /// Which lines a listing wants.
 #[derive(Debug, Default, Clone)]
-pub struct LogFilter<'a> {
-    pub job_id: Option<Uuid>,
-    pub workflow: Option<&'a str>,
-    pub level: Option<&'a str>,
+pub(crate) struct LogFilter<'a> {
+    pub(crate) job_id: Option<Uuid>,
+    pub(crate) workflow: Option<&'a str>,
+    pub(crate) level: Option<&'a str>,
 }
 
 impl LogFilter<'_> {
@@ -60,26 +50,26 @@ impl LogFilter<'_> {
 
 /// One tenant's log lines, by sequence number.
 #[derive(Default)]
-pub struct LogStore {
+pub(crate) struct LogStore {
     lines: BTreeMap<u64, LogLine>,
     by_job: HashMap<Uuid, Vec<u64>>,
 }
 
 impl LogStore {
-    pub fn push(&mut self, seq: u64, line: LogLine) {
+    pub(crate) fn push(&mut self, seq: u64, line: LogLine) {
         self.by_job.entry(line.job_id).or_default().push(seq);
         self.lines.insert(seq, line);
     }
 
     /// Forgets every line of a job.
-    pub fn remove_job(&mut self, job_id: Uuid) {
+    pub(crate) fn remove_job(&mut self, job_id: Uuid) {
         for seq in self.by_job.remove(&job_id).unwrap_or_default() {
             self.lines.remove(&seq);
         }
     }
 
     /// All lines of one job, oldest first.
-    pub fn of_job(&self, job_id: Uuid) -> Vec<&LogLine> {
+    pub(crate) fn of_job(&self, job_id: Uuid) -> Vec<&LogLine> {
         self.by_job
             .get(&job_id)
             .map(|seqs| seqs.iter().filter_map(|seq| self.lines.get(seq)).collect())
@@ -87,7 +77,7 @@ impl LogStore {
     }
 
     /// Up to `limit` matching lines from sequence `from` on, and where the next page starts.
-    pub fn page(
+    pub(crate) fn page(
         &self,
         filter: &LogFilter<'_>,
         from: u64,
@@ -107,45 +97,9 @@ impl LogStore {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lines.len()
     }
-}
-
-/// `logs/list`: optional `jobId`, `workflow`, `level`, `pageToken`, `limit` → `logs`,
-/// `nextPageToken`.
-pub fn list(mock: &Mock, tenant: &TenantId, input: Option<&Value>) -> Result<Value, ApiError> {
-    let mut fields = Fields::new(input, true);
-    let job_id = fields.uuid("jobId", false);
-    let workflow = fields.string("workflow", false);
-    let level = fields.one_of("level", LEVELS);
-    let limit = fields.integer("limit", 1, 1000).unwrap_or(100);
-    let from = match fields.string("pageToken", false) {
-        Some(token) => cursor::decode(token).unwrap_or_else(|| {
-            fields.push(Issue::new(
-                "custom",
-                "Invalid page token",
-                vec![json!("pageToken")],
-            ));
-            0
-        }),
-        None => 0,
-    };
-    fields.finish()?;
-    let filter = LogFilter {
-        job_id,
-        workflow,
-        level,
-    };
-    let tenant = mock.tenant_or_empty(tenant);
-    let tenant = tenant.lock();
-    let (page, next) = tenant
-        .logs
-        .page(&filter, from, usize::try_from(limit).unwrap_or(100));
-    Ok(json!({
-        "logs": page.into_iter().map(LogLine::to_json).collect::<Vec<_>>(),
-        "nextPageToken": next.map(cursor::encode),
-    }))
 }
 
 #[cfg(test)]

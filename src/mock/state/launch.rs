@@ -4,32 +4,32 @@
 //! Upstream takes `timeout_seconds`, `headless`, `gpu`, `viewport {width, height}`,
 //! `start_url`, `residential_proxy` and `disable_default_proxy` for a job, and a schedule
 //! takes the same for the jobs it launches. The mock validates them in one place
-//! (`jobs::check_options`, used by both routes), reads the validated values here, keeps them
+//! (`input/launch.rs`, used by both routes), reads the validated values here, keeps them
 //! with the job and the schedule, and hands a schedule's to every job it launches, so a
 //! scheduled job is launched exactly as `jobs/create` would launch it. A field not given is
 //! `None`: upstream's default applies.
 
 use serde_json::{Map, Value};
 
-use super::input::{whole_number, Whole};
+use crate::mock::input::{whole_number, Whole};
 
 /// The launch options of a job or a schedule, as given.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LaunchOptions {
-    pub timeout_seconds: Option<i64>,
-    pub headless: Option<bool>,
-    pub gpu: Option<bool>,
-    pub residential_proxy: Option<bool>,
-    pub disable_default_proxy: Option<bool>,
-    pub start_url: Option<String>,
+pub(crate) struct LaunchOptions {
+    pub(crate) timeout_seconds: Option<i64>,
+    pub(crate) headless: Option<bool>,
+    pub(crate) gpu: Option<bool>,
+    pub(crate) residential_proxy: Option<bool>,
+    pub(crate) disable_default_proxy: Option<bool>,
+    pub(crate) start_url: Option<String>,
     /// `{"width": ..., "height": ...}`, both positive integers.
-    pub viewport: Option<Map<String, Value>>,
+    pub(crate) viewport: Option<Map<String, Value>>,
 }
 
 impl LaunchOptions {
-    /// Reads the options from an input already checked by `jobs::check_options`; a field
-    /// that is missing or `null` is `None`.
-    pub fn read(input: Option<&Value>) -> Self {
+    /// Reads the options from an input already checked by `input::launch::check_options`; a
+    /// field that is missing or `null` is `None`.
+    pub(crate) fn read(input: Option<&Value>) -> Self {
         let field = |key: &str| {
             input
                 .and_then(|input| input.get(key))
@@ -56,7 +56,7 @@ impl LaunchOptions {
     }
 
     /// Takes every option `change` gives, keeping the others (a schedule's update).
-    pub fn apply(&mut self, change: &LaunchOptions) {
+    pub(crate) fn apply(&mut self, change: &LaunchOptions) {
         fn take<T: Clone>(into: &mut Option<T>, from: &Option<T>) {
             if from.is_some() {
                 into.clone_from(from);
