@@ -35,16 +35,3 @@ pub mod secret;
 pub mod sidecar;
 
 pub use secret::Secret;
-
-// The mock is being moved separately; these keep its imports working meanwhile.
-#[allow(unused_imports)]
-pub(crate) use http::{envelope, server};
-#[allow(unused_imports)]
-pub(crate) mod body {
-    pub(crate) use crate::http::body::*;
-    pub(crate) use crate::http::limited::read_limited;
-}
-#[allow(unused_imports)]
-pub(crate) use runtime::{backoff, clock, hardening, shutdown};
-#[allow(unused_imports)]
-pub(crate) use secret::seal;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::engine::delivery::DeliveryConfig;
 use super::fixtures::FixtureError;
 use crate::cli::{JobDuration, MockArgs};
-use crate::seal::{SealError, Sealer};
+use crate::secret::seal::{SealError, Sealer};
 use crate::secret::Secret;
 
 /// Why the mock could not start.

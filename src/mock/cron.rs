@@ -20,7 +20,7 @@ use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 use serde_json::json;
 
-use crate::envelope::Issue;
+use crate::http::envelope::Issue;
 
 /// The zone a schedule uses when it names none.
 pub(crate) const DEFAULT_TIMEZONE: &str = "UTC";
@@ -132,7 +132,7 @@ mod tests {
     }
 
     fn next(expr: &str, tz: &str, after: &str) -> String {
-        crate::clock::format(next_fire_after(expr, tz, utc(after)).unwrap())
+        crate::runtime::clock::format(next_fire_after(expr, tz, utc(after)).unwrap())
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use serde_json::{json, Map, Number, Value};
 use uuid::Uuid;
 
-use crate::envelope::{json_type_name, ApiError, Issue};
+use crate::http::envelope::{json_type_name, ApiError, Issue};
 
 pub(crate) mod launch;
 pub(crate) mod url;

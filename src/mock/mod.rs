@@ -74,9 +74,9 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use tracing::info;
 
-use crate::body::Body;
 use crate::cli::MockArgs;
-use crate::server::{self, Handler, ServerOptions};
+use crate::http::body::Body;
+use crate::http::server::{self, Handler, ServerOptions};
 
 pub use config::{MockConfig, MockError};
 pub use cron::{next_fire_after, CronSpecError};
@@ -141,7 +141,7 @@ impl Handler for Mock {
 /// `libretto-sidecar mock`: binds, prints `listening on http://IP:PORT` to stdout, and serves
 /// until the process is asked to stop.
 pub async fn run(args: MockArgs) -> Result<(), MockError> {
-    if let Err(err) = crate::hardening::disable_core_dumps() {
+    if let Err(err) = crate::runtime::hardening::disable_core_dumps() {
         tracing::warn!(error = %err, "Core dumps could not be disabled");
     }
     let mock = Mock::new(MockConfig::from_args(&args)?);
@@ -170,7 +170,7 @@ pub async fn run(args: MockArgs) -> Result<(), MockError> {
         listener,
         mock,
         ServerOptions::default(),
-        crate::shutdown::signal(),
+        crate::runtime::shutdown::signal(),
     )
     .await;
     Ok(())

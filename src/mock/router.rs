@@ -15,8 +15,9 @@ use uuid::Uuid;
 use super::engine::core::Core;
 use super::routes::{credentials, jobs, logs, schedules, webhooks};
 use super::state::tenant_id::TenantId;
-use crate::body::{read_limited, Body};
-use crate::envelope::{ok, ApiError};
+use crate::http::body::Body;
+use crate::http::envelope::{ok, ApiError};
+use crate::http::limited::read_limited;
 
 /// The header that carries the caller's API key.
 const API_KEY_HEADER: &str = "x-api-key";

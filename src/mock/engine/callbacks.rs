@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn an_unusable_callback_sends_nothing() {
-        use crate::seal::Sealer;
+        use crate::secret::seal::Sealer;
         let tenant_id = TenantId::from_api_key(b"k");
         let tenant = Tenant::new(tenant_id.clone(), Sealer::random());
         let job_id = Uuid::new_v4();

@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::signature::{sign, EVENT_TYPE_HEADER, SIGNATURE_HEADER};
-use crate::backoff::Backoff;
+use crate::runtime::backoff::Backoff;
 use crate::secret::Secret;
 
 /// How deliveries are sent and retried.

@@ -24,11 +24,11 @@ use uuid::Uuid;
 
 use super::callbacks::{job_hooks, HookRequest};
 use super::core::{Core, WeakCore};
-use crate::clock;
 use crate::mock::state::job_lifecycle;
 use crate::mock::state::tenant::Tenant;
 use crate::mock::state::tenant_id::TenantId;
 use crate::mock::state::webhooks::SecretOwner;
+use crate::runtime::clock;
 
 /// The longest the scheduler sleeps before looking again whether the mock still exists.
 const IDLE_CHECK: Duration = Duration::from_secs(60);
@@ -197,7 +197,7 @@ mod tests {
 
     use super::*;
     use crate::mock::state::schedules::Schedule;
-    use crate::seal::Sealer;
+    use crate::secret::seal::Sealer;
 
     fn tenant() -> (Tenant, TenantId) {
         let id = TenantId::from_api_key(b"scheduler");

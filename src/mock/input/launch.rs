@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::url::url_field;
 use super::{Fields, MAX_TEXT_CHARS};
-use crate::envelope::Issue;
+use crate::http::envelope::Issue;
 
 /// Checks the launch options that `jobs/create` accepts besides workflow and params.
 pub(crate) fn check_options(fields: &mut Fields<'_>) {

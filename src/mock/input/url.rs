@@ -6,7 +6,7 @@ use http::Uri;
 use serde_json::json;
 
 use super::{Fields, MAX_TEXT_CHARS};
-use crate::envelope::Issue;
+use crate::http::envelope::Issue;
 
 /// Parses an absolute `http` or `https` URL with a host and, when a port is written, a port
 /// from 1 to 65535 (`http::Uri` alone takes `:99999`, and the request would go to port 80).

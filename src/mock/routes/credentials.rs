@@ -8,7 +8,7 @@
 
 use serde_json::{json, Value};
 
-use crate::envelope::{ApiError, Issue};
+use crate::http::envelope::{ApiError, Issue};
 use crate::mock::engine::core::Core;
 use crate::mock::input::Fields;
 use crate::mock::state::credentials::{Change, CredentialError};

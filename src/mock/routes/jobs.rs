@@ -16,7 +16,7 @@ use http::HeaderMap;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::envelope::{ApiError, Issue};
+use crate::http::envelope::{ApiError, Issue};
 use crate::mock::cursor;
 use crate::mock::engine::callbacks::{job_hooks, HookRequest};
 use crate::mock::engine::core::Core;

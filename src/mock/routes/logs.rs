@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::envelope::{ApiError, Issue};
+use crate::http::envelope::{ApiError, Issue};
 use crate::mock::cursor;
 use crate::mock::engine::core::Core;
 use crate::mock::input::Fields;

@@ -14,8 +14,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::clock;
-use crate::envelope::{ApiError, Issue};
+use crate::http::envelope::{ApiError, Issue};
 use crate::mock::cron::{CronSpec, DEFAULT_TIMEZONE};
 use crate::mock::engine::core::Core;
 use crate::mock::input::launch::check_options;
@@ -26,6 +25,7 @@ use crate::mock::state::launch::LaunchOptions;
 use crate::mock::state::schedules::{Schedule, ScheduleCallback, ScheduleError, MAX_SCHEDULES};
 use crate::mock::state::tenant_id::TenantId;
 use crate::mock::state::webhooks::SecretOwner;
+use crate::runtime::clock;
 
 /// Schedules listed when `limit` is not given, and the most one list returns.
 const DEFAULT_LIMIT: i64 = 50;

@@ -10,7 +10,7 @@ use rand::RngCore;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use crate::envelope::ApiError;
+use crate::http::envelope::ApiError;
 use crate::mock::engine::core::Core;
 use crate::mock::input::url::url_field;
 use crate::mock::input::{Fields, MAX_TEXT_CHARS};

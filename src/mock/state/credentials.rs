@@ -14,9 +14,9 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::tenant_id::TenantId;
-use crate::clock;
-use crate::envelope::ApiError;
-use crate::seal::Sealer;
+use crate::http::envelope::ApiError;
+use crate::runtime::clock;
+use crate::secret::seal::Sealer;
 
 /// Why a credential operation was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]

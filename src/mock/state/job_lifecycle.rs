@@ -24,7 +24,7 @@ use super::job_store::{stable_uuid, Job, JobError, JobStatus, DEFAULT_TIMEOUT_SE
 use super::logs::LogLine;
 use super::tenant::Tenant;
 use super::tenant_id::TenantId;
-use crate::clock;
+use crate::runtime::clock;
 
 fn log(tenant: &mut Tenant, job: &Job, level: &'static str, message: String) {
     let seq = tenant.next_seq();
@@ -184,7 +184,7 @@ pub(crate) fn drop_job(tenant: &mut Tenant, id: Uuid) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seal::Sealer;
+    use crate::secret::seal::Sealer;
 
     fn tenant() -> Tenant {
         Tenant::new(TenantId::from_api_key(b"k"), Sealer::random())

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::job_hooks::JobHooks;
 use super::tenant_id::TenantId;
-use crate::envelope::ApiError;
+use crate::http::envelope::ApiError;
 
 /// How long a job may run when `jobs/create` does not say, as upstream.
 pub(crate) const DEFAULT_TIMEOUT_SECONDS: u64 = 1800;
@@ -273,7 +273,7 @@ impl Job {
             workflow_id: stable_uuid(&tenant_id, "workflow", workflow),
             params: json!({"b": 1, "a": 2}),
             status: JobStatus::Queued,
-            created_at: crate::clock::now_string(),
+            created_at: crate::runtime::clock::now_string(),
             started_at: None,
             completed_at: None,
             result: None,

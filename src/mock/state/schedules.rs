@@ -17,9 +17,9 @@ use uuid::Uuid;
 use super::job_store::{Job, JobError, JobStatus};
 use super::launch::LaunchOptions;
 use super::webhooks::WebhookError;
-use crate::clock;
-use crate::envelope::ApiError;
+use crate::http::envelope::ApiError;
 use crate::mock::cron::{CronSpec, CronSpecError};
+use crate::runtime::clock;
 
 /// `timeout_seconds` when a schedule names none.
 const DEFAULT_TIMEOUT_SECONDS: i64 = 900;

@@ -17,7 +17,7 @@ use super::logs::LogStore;
 use super::schedules::ScheduleStore;
 use super::tenant_id::TenantId;
 use super::webhooks::WebhookStore;
-use crate::seal::Sealer;
+use crate::secret::seal::Sealer;
 
 /// Everything one tenant owns. Always used under its tenant's lock.
 pub(crate) struct Tenant {

@@ -13,10 +13,10 @@ use tracing::error;
 use uuid::Uuid;
 
 use super::tenant_id::TenantId;
-use crate::clock;
-use crate::envelope::ApiError;
+use crate::http::envelope::ApiError;
 use crate::mock::input::url::http_url;
-use crate::seal::Sealer;
+use crate::runtime::clock;
+use crate::secret::seal::Sealer;
 use crate::secret::Secret;
 
 /// Most endpoints one tenant keeps.
