@@ -1,0 +1,80 @@
+//! The `serve` subcommand as shipped: without a key it stops at once with a message saying how
+//! to provide one; with `--mock` it prints exactly one `listening on` line and fills a job's
+//! placeholders from the demo credentials.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+
+use crate::support::binary::{command, listening_line, refused_start};
+use crate::support::http::{call, TestClient};
+use crate::support::sidecar::portal_job;
+
+#[tokio::test]
+async fn serve_without_a_key_exits_with_a_message() {
+    let stderr = refused_start(command().args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "http://127.0.0.1:9",
+    ]))
+    .await;
+    assert!(stderr.contains("LIBRETTO_API_KEY"), "{stderr}");
+    assert!(stderr.contains("--api-key-file"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_key_is_never_a_flag_value_in_help() {
+    let output = command()
+        .args(["serve", "--help"])
+        .env("LIBRETTO_API_KEY", "do-not-show-me")
+        .output()
+        .await
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("--api-key-file"));
+    assert!(!help.contains("do-not-show-me"));
+    assert!(!help.contains("--api-key "));
+}
+
+#[tokio::test]
+async fn serve_mock_prints_one_line_and_fills_a_job() {
+    let mut child = command()
+        .args([
+            "serve",
+            "--mock",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let (base, mut stdout) = listening_line(&mut child).await;
+    assert!(
+        base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
+        "{base}"
+    );
+
+    let client = TestClient::new(base);
+    let created = call(&client, "jobs/create", portal_job()).await;
+    assert_eq!(created.status, 200, "{}", created.json);
+    let job_id = created.json["json"]["job_id"].as_str().unwrap().to_owned();
+    let job = call(&client, "jobs/get", json!({"id": job_id})).await;
+    assert_eq!(job.status, 200, "{}", job.json);
+    assert_eq!(job.json["json"]["workflow"], "portal-login");
+
+    child.kill().await.unwrap();
+    let mut rest = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stdout.read_to_string(&mut rest))
+        .await
+        .expect("stdout closes")
+        .unwrap();
+    assert_eq!(rest, "", "nothing but the listening line goes to stdout");
+}
