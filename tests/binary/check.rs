@@ -180,9 +180,9 @@ fn unreadable_input_exits_2() {
     assert_eq!(output.status.code(), Some(2));
 }
 
-/// The fenced block of `lang` that follows `marker` in the README.
+/// The fenced block of `lang` that follows `marker` in docs/placeholders.md.
 fn readme_block<'a>(readme: &'a str, marker: &str, lang: &str) -> &'a str {
-    let after = &readme[readme.find(marker).expect("marker in README")..];
+    let after = &readme[readme.find(marker).expect("marker in docs/placeholders.md")..];
     let fence = format!("```{lang}\n");
     let start = after.find(&fence).expect("fenced block") + fence.len();
     let len = after[start..].find("```").expect("closing fence");
@@ -190,9 +190,10 @@ fn readme_block<'a>(readme: &'a str, marker: &str, lang: &str) -> &'a str {
 }
 
 #[test]
-fn the_readme_example_is_what_the_binary_prints() {
+fn the_docs_check_example_is_what_the_binary_prints() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/placeholders.md"))
+            .unwrap();
     let output = readme_block(&readme, "libretto-sidecar check job.json", "text");
     let input = readme_block(&readme, "for this `job.json`:", "json");
     let run = check(&["-"], input);

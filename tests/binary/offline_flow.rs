@@ -1,4 +1,4 @@
-//! The whole offline integration through the real binary, as the README walks it: `serve --mock`,
+//! The whole offline integration through the real binary, as docs/mock.md walks it: `serve --mock`,
 //! register a webhook through the sidecar, launch a job with placeholders, receive and verify
 //! the signed callback, then watch a schedule launch jobs.
 

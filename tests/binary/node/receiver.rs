@@ -1,4 +1,4 @@
-//! README's Node webhook receiver (`tests/node/receiver.mjs`, shown verbatim in README), run
+//! The docs' Node webhook receiver (`tests/node/receiver.mjs`, shown verbatim in docs/mock.md), run
 //! against the mock: it verifies the signature of a `job.completed` and a `job.failed`
 //! delivery and exits, and it refuses a delivery signed with another secret.
 
@@ -14,13 +14,13 @@ const KEY: &str = "node-receiver-key";
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/receiver.mjs");
 
 #[test]
-fn the_readme_shows_the_receiver_verbatim() {
+fn the_mock_docs_show_the_receiver_verbatim() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/mock.md")).unwrap();
     let script = std::fs::read_to_string(SCRIPT).unwrap();
     assert!(
         readme.contains(&format!("```js\n{script}```")),
-        "README's receiver snippet differs from tests/node/receiver.mjs"
+        "docs/mock.md's receiver snippet differs from tests/node/receiver.mjs"
     );
 }
 
