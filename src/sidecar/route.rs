@@ -254,6 +254,6 @@ mod tests {
             Route::of(&Method::POST, "/v1/jobs/debugReport").label(),
             "jobs/debugReport"
         );
-        assert_eq!(Route::of(&Method::POST, "/v1/x/__batch__").is_batch(), true);
+        assert!(Route::of(&Method::POST, "/v1/x/__batch__").is_batch());
     }
 }

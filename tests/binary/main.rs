@@ -1,13 +1,15 @@
 //! Everything that runs the compiled `libretto-sidecar` binary or another process: the `mock`,
 //! `serve` and `check` subcommands as shipped, the binary under operations (signals, logs) and
-//! its security (tokens, core dumps, nothing secret in its output), the offline flow the README
-//! walks, the deployment manifest and Dockerfile, and the Node scripts in `tests/node/`.
+//! its security (tokens, core dumps, nothing secret in its output), the offline flow docs/mock.md
+//! walks, the deployment manifest and Dockerfile, the configuration table in the docs, and the
+//! Node scripts in `tests/node/`.
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod check;
 mod deploy_manifest;
+mod docs_configuration;
 mod mock;
 mod node;
 mod offline_flow;

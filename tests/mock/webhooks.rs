@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use libretto_sidecar::runtime::backoff::Backoff;
 use libretto_sidecar::mock::{DeliveryConfig, MockConfig};
+use libretto_sidecar::runtime::backoff::Backoff;
 use serde_json::{json, Value};
 
 use crate::support::mock::*;

@@ -4,14 +4,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use libretto_sidecar::http::server::{self, ServerOptions};
+use libretto_sidecar::mock::MockConfig;
+use libretto_sidecar::secret::Secret;
 use libretto_sidecar::sidecar::admin::Readiness;
 use libretto_sidecar::sidecar::credentials::cache::CacheConfig;
 use libretto_sidecar::sidecar::guard::Guard;
 use libretto_sidecar::sidecar::metrics::Metrics;
-use libretto_sidecar::mock::MockConfig;
 use libretto_sidecar::sidecar::proxy::{Proxy, ProxyConfig};
-use libretto_sidecar::secret::Secret;
-use libretto_sidecar::http::server::{self, ServerOptions};
 use libretto_sidecar::sidecar::{OpsConfig, ServeConfig, Sidecar, UpstreamChoice};
 use serde_json::{json, Value};
 

@@ -398,9 +398,9 @@ impl FakeUpstream {
             async move {
                 match step {
                     0 => Some((
-                        Ok::<_, libretto_sidecar::http::body::BoxError>(Frame::data(Bytes::from_static(
-                            b"first;",
-                        ))),
+                        Ok::<_, libretto_sidecar::http::body::BoxError>(Frame::data(
+                            Bytes::from_static(b"first;"),
+                        )),
                         1,
                     )),
                     1 => {

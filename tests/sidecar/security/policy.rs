@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use libretto_sidecar::sidecar::guard::Guard;
 use libretto_sidecar::sidecar::guard::policy::Policy;
+use libretto_sidecar::sidecar::guard::Guard;
 use serde_json::json;
 
 use super::credential_id;

@@ -6,15 +6,15 @@
 
 use std::time::Duration;
 
+use libretto_sidecar::http::server::{self, ServerOptions};
+use libretto_sidecar::secret::Secret;
 use libretto_sidecar::sidecar::answer::Answers;
 use libretto_sidecar::sidecar::credentials::cache::{CacheConfig, CredentialCache};
 use libretto_sidecar::sidecar::guard::Guard;
 use libretto_sidecar::sidecar::metrics::Metrics;
 use libretto_sidecar::sidecar::proxy::{Proxy, ProxyConfig};
-use libretto_sidecar::secret::Secret;
-use libretto_sidecar::http::server::{self, ServerOptions};
-use libretto_sidecar::sidecar::OpsConfig;
 use libretto_sidecar::sidecar::upstream::{Upstream, UpstreamConfig};
+use libretto_sidecar::sidecar::OpsConfig;
 use serde_json::json;
 
 use super::{
