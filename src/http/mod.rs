@@ -5,6 +5,6 @@
 pub mod body;
 pub(crate) mod conn_limits;
 pub mod envelope;
-pub mod headers;
-pub mod limited;
+pub(crate) mod headers;
+pub(crate) mod limited;
 pub mod server;

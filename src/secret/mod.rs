@@ -12,7 +12,7 @@
 //! (field names such as `password`, not values), and numbers, whose text `serde_json` keeps
 //! private.
 
-pub mod seal;
+pub(crate) mod seal;
 
 use std::ops::{Deref, DerefMut};
 
@@ -48,13 +48,24 @@ impl Secret {
         self.0.as_slice().ct_eq(other).into()
     }
 
-    /// Reads a secret from a file, trimming one trailing newline (as editors and `echo` add).
+    /// Reads a secret from a file, trimming trailing newlines (as editors and `echo` add).
+    /// Every secret file (the API key, the client token, the mock's encryption key) is read
+    /// through here or [`Secret::read_file`].
     pub fn from_file(path: &std::path::Path) -> std::io::Result<Self> {
-        let mut bytes = Zeroizing::new(std::fs::read(path)?);
+        Ok(Self::from_file_content(std::fs::read(path)?))
+    }
+
+    /// [`Secret::from_file`] without blocking the runtime.
+    pub async fn read_file(path: &std::path::Path) -> std::io::Result<Self> {
+        Ok(Self::from_file_content(tokio::fs::read(path).await?))
+    }
+
+    fn from_file_content(read: Vec<u8>) -> Self {
+        let mut bytes = Zeroizing::new(read);
         while matches!(bytes.last(), Some(b'\n' | b'\r')) {
             bytes.pop();
         }
-        Ok(Self(Zeroizing::new(bytes.to_vec())))
+        Self(Zeroizing::new(bytes.to_vec()))
     }
 }
 

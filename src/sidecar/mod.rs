@@ -17,15 +17,15 @@
 
 pub mod admin;
 pub mod answer;
-pub mod config;
+pub(crate) mod config;
 pub mod credentials;
-pub mod error;
+pub(crate) mod error;
 pub mod guard;
 pub mod metrics;
 mod prefetch;
 pub mod proxy;
 mod reload;
-pub mod route;
+pub(crate) mod route;
 pub mod upstream;
 
 pub use config::{

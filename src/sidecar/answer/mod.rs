@@ -19,9 +19,9 @@
 //! its value is what the app asked to read.
 
 pub mod job_memory;
-pub mod known_secrets;
+pub(crate) mod known_secrets;
 pub mod scrub;
-pub mod scrub_stream;
+pub(crate) mod scrub_stream;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! value is taught to, and the resolution of a scanned body's credentials through it.
 
 pub mod cache;
-pub mod resolve;
+pub(crate) mod resolve;
 
 use std::collections::HashMap;
 

@@ -64,20 +64,15 @@ impl Upstream {
     }
 }
 
-/// Reads an API key file without blocking the runtime: one trailing newline trimmed, not
-/// empty, and sendable as a header value.
+/// Reads an API key file without blocking the runtime: not empty, and sendable as a header
+/// value.
 async fn read_key_file(path: &std::path::Path) -> Result<Secret, KeyReloadError> {
-    let read = tokio::fs::read(path)
+    let key = Secret::read_file(path)
         .await
         .map_err(|source| KeyReloadError::Read {
             path: path.to_owned(),
             source,
         })?;
-    let mut bytes = zeroize::Zeroizing::new(read);
-    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
-        bytes.pop();
-    }
-    let key = Secret::new(bytes.as_slice());
     if key.is_empty() {
         return Err(KeyReloadError::Empty(path.to_owned()));
     }

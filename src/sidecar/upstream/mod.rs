@@ -18,9 +18,9 @@
 //! the sidecar holds in memory is sent once more when the re-read key differs from the one it
 //! was sent with; a streamed body cannot be replayed and its 401 is passed on.
 
-pub mod base_url;
-pub mod credential_answer;
-pub mod error;
+pub(crate) mod base_url;
+pub(crate) mod credential_answer;
+pub(crate) mod error;
 mod key;
 mod lookup;
 mod tls;
