@@ -64,7 +64,7 @@ pub struct MockArgs {
     #[arg(long, env = "LIBRETTO_MOCK_MAX_BODY", default_value = "1MiB", value_parser = parse_size)]
     pub max_body: usize,
 
-    /// JSON file of tenants and credentials to preload (format in README).
+    /// JSON file of tenants and credentials to preload (format in docs/mock.md).
     #[arg(long, env = "LIBRETTO_MOCK_FIXTURES")]
     pub fixtures: Option<PathBuf>,
 

@@ -2,7 +2,7 @@
 //!
 //! The signature travels in the `x-webhook-signature` header as 64 lowercase hex characters,
 //! with no prefix. A receiver recomputes the HMAC over the raw body it received (before any
-//! JSON parsing, which could reorder or reformat it) and compares in constant time; README
+//! JSON parsing, which could reorder or reformat it) and compares in constant time; docs/mock.md
 //! shows this in Node. Keeping the encoding in one place keeps sender, tests and docs in step.
 
 use hmac::{Hmac, Mac};
