@@ -87,6 +87,7 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
         guard: options.guard,
         server: options.server,
         remember_jobs: libretto_sidecar::sidecar::answer::job_memory::DEFAULT_CAPACITY,
+        known_secrets: Default::default(),
         ops: options.ops,
     };
     let sidecar = Sidecar::build(&config).await.unwrap();

@@ -22,6 +22,7 @@ pub mod job_memory;
 pub mod known_secrets;
 pub mod scrub;
 pub mod scrub_stream;
+pub mod segment;
 
 use std::time::Duration;
 
