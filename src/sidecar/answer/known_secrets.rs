@@ -322,11 +322,7 @@ impl Values {
     }
 
     fn scrubber(&self) -> Scrubber {
-        Scrubber::from_segments(
-            self.levels
-                .iter()
-                .filter_map(|level| level.segment.clone()),
-        )
+        Scrubber::from_segments(self.levels.iter().filter_map(|level| level.segment.clone()))
     }
 }
 

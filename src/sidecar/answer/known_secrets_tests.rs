@@ -87,7 +87,13 @@ fn a_value_over_the_per_value_limit_is_refused() {
         ..KnownLimits::default()
     });
     let refused = known.learn("big", &json!({"a": "0123456789", "b": 1234567}));
-    assert_eq!(refused, Err(LearnError::TooLarge { bytes: 17, limit: 16 }));
+    assert_eq!(
+        refused,
+        Err(LearnError::TooLarge {
+            bytes: 17,
+            limit: 16
+        })
+    );
     assert_eq!(known.scrubber().pattern_count(), 0);
     known.learn("small", &json!({"pin": 12345678})).unwrap();
     assert!(known.scrubber().scrub_str("pin 12345678").is_some());
