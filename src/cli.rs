@@ -197,6 +197,17 @@ pub struct ServeArgs {
     #[arg(long, env = "LIBRETTO_SIDECAR_REMEMBER_JOBS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub remember_jobs: u64,
 
+    /// Most bytes of secret patterns the scrubber holds (every learned value counted with
+    /// each escaped form it matches); a new value past it is refused (503
+    /// SECRET_BUDGET_EXHAUSTED) unless values unseen for 24 hours make room.
+    #[arg(long, env = "LIBRETTO_SIDECAR_MAX_KNOWN_SECRET_BYTES", default_value = "4MiB", value_parser = parse_size)]
+    pub max_known_secret_bytes: usize,
+
+    /// Largest credential value (its strings and numbers) the scrubber learns; a job using a
+    /// larger one is refused (422 CREDENTIAL_TOO_LARGE), never forwarded.
+    #[arg(long, env = "LIBRETTO_SIDECAR_MAX_SECRET_VALUE_BYTES", default_value = "64KiB", value_parser = parse_size)]
+    pub max_secret_value_bytes: usize,
+
     /// A host name clients may use to reach the sidecar besides loopback names and the listen
     /// address (repeatable); any other `Host` is refused (DNS rebinding). Default: none.
     #[arg(

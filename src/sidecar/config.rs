@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::cli::ServeArgs;
 use crate::http::server::ServerOptions;
 use crate::secret::Secret;
+use crate::sidecar::answer::known_secrets::KnownLimits;
 use crate::sidecar::credentials::cache::CacheConfig;
 use crate::sidecar::guard::access::{check_bind, AccessError, ClientToken};
 use crate::sidecar::guard::policy::{Policy, PolicyError};
@@ -88,6 +89,8 @@ pub struct ServeConfig {
     pub server: ServerOptions,
     /// How many launched jobs' filled places are remembered for their echoes.
     pub remember_jobs: u64,
+    /// The budgets of the secrets the scrubber knows.
+    pub known_secrets: KnownLimits,
     pub ops: OpsConfig,
 }
 
@@ -204,6 +207,11 @@ impl ServeConfig {
                 ..ServerOptions::default()
             },
             remember_jobs: args.remember_jobs,
+            known_secrets: KnownLimits {
+                total_bytes: args.max_known_secret_bytes,
+                value_bytes: args.max_secret_value_bytes,
+                ..KnownLimits::default()
+            },
         })
     }
 }

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::http::envelope::ApiError;
 use crate::placeholders::RewriteError;
+use crate::sidecar::answer::known_secrets::LearnError;
 use crate::sidecar::credentials::cache::CacheError;
 use crate::sidecar::guard::policy::{NotAllowed, Refusal};
 use crate::sidecar::upstream::UpstreamError;
@@ -57,6 +58,14 @@ pub enum SidecarError {
     /// unreadable), so it is not passed on.
     #[error("upstream answer could not be checked")]
     AnswerUnchecked { reason: &'static str },
+    /// A credential value too large for the scrubber (`--max-secret-value-bytes`): it is not
+    /// used, so no answer can carry it unscrubbed.
+    #[error("credential value too large to scrub")]
+    CredentialTooLarge { credential: String, limit: usize },
+    /// The known secrets are full of values still echoed (`--max-known-secret-bytes`): a new
+    /// value cannot be scrubbed, so it is not used.
+    #[error("known secrets budget exhausted")]
+    SecretBudgetExhausted { credential: String, budget: usize },
 }
 
 impl SidecarError {
@@ -69,6 +78,20 @@ impl SidecarError {
             },
             CacheError::Seal => Self::Cache {
                 credential: credential.to_owned(),
+            },
+        }
+    }
+
+    /// Wraps a value the known secrets could not learn for `credential`.
+    pub fn unlearned(credential: &str, err: LearnError) -> Self {
+        match err {
+            LearnError::TooLarge { limit, .. } => Self::CredentialTooLarge {
+                credential: credential.to_owned(),
+                limit,
+            },
+            LearnError::BudgetFull { budget } => Self::SecretBudgetExhausted {
+                credential: credential.to_owned(),
+                budget,
             },
         }
     }
@@ -137,6 +160,27 @@ impl SidecarError {
             )
             .defined()
             .with_data(json!({ "reason": reason })),
+            Self::CredentialTooLarge { credential, limit } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "CREDENTIAL_TOO_LARGE",
+                format!(
+                    "The value of credential `{credential}` is larger than the sidecar can scrub \
+                     from answers ({limit} bytes, --max-secret-value-bytes), so it is not used"
+                ),
+            )
+            .defined()
+            .with_data(json!({ "credential": credential, "limit": limit })),
+            Self::SecretBudgetExhausted { credential, budget } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SECRET_BUDGET_EXHAUSTED",
+                format!(
+                    "The sidecar holds as many secret values as it can scrub \
+                     ({budget} bytes, --max-known-secret-bytes), all still in use, so the value of \
+                     credential `{credential}` is not used"
+                ),
+            )
+            .defined()
+            .with_data(json!({ "credential": credential, "budget": budget })),
         }
     }
 }

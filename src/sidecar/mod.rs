@@ -49,6 +49,7 @@ use crate::mock::{Mock, MockConfig, DEMO_FIXTURES};
 use crate::secret::Secret;
 use crate::sidecar::admin::{Admin, Readiness};
 use crate::sidecar::answer::job_memory::{self, JobMemory};
+use crate::sidecar::answer::known_secrets::KnownSecrets;
 use crate::sidecar::answer::Answers;
 use crate::sidecar::credentials::cache::CredentialCache;
 use crate::sidecar::metrics::Metrics;
@@ -107,6 +108,7 @@ impl Sidecar {
         })?;
         let cache = CredentialCache::with_metrics(config.cache, metrics.clone());
         let answers = Answers {
+            known: KnownSecrets::with_limits(config.known_secrets),
             read_timeout: config.upstream_timeout,
             jobs: JobMemory::new(config.remember_jobs, job_memory::DEFAULT_TTL),
             ..Answers::default()

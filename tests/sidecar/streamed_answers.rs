@@ -95,7 +95,8 @@ async fn sidecar() -> Running {
         .proxy
         .answers()
         .known
-        .learn("portal", &json!(SECRET));
+        .learn("portal", &json!(SECRET))
+        .unwrap();
     running
 }
 

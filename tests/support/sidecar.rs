@@ -43,6 +43,8 @@ pub struct Options {
     pub ops: OpsConfig,
     /// Extra CA certificates trusted for an https upstream.
     pub ca_file: Option<std::path::PathBuf>,
+    /// The budgets of the known secrets.
+    pub known_secrets: libretto_sidecar::sidecar::answer::known_secrets::KnownLimits,
 }
 
 impl Default for Options {
@@ -57,6 +59,7 @@ impl Default for Options {
             server: ServerOptions::default(),
             ops: OpsConfig::default(),
             ca_file: None,
+            known_secrets: Default::default(),
         }
     }
 }
@@ -87,6 +90,7 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
         guard: options.guard,
         server: options.server,
         remember_jobs: libretto_sidecar::sidecar::answer::job_memory::DEFAULT_CAPACITY,
+        known_secrets: options.known_secrets,
         ops: options.ops,
     };
     let sidecar = Sidecar::build(&config).await.unwrap();

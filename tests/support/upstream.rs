@@ -277,7 +277,20 @@ impl FakeUpstream {
 }
 
 impl Handler for FakeUpstream {
+    /// Answers as [`FakeUpstream::answer`] does, with the request's `x-echo-header` given back
+    /// in an `x-echoed` response header (as an upstream echoing a value in a header would).
     async fn call(&self, request: Request<Incoming>) -> Response<Body> {
+        let echoed = request.headers().get("x-echo-header").cloned();
+        let mut response = self.answer(request).await;
+        if let Some(value) = echoed {
+            response.headers_mut().insert("x-echoed", value);
+        }
+        response
+    }
+}
+
+impl FakeUpstream {
+    async fn answer(&self, request: Request<Incoming>) -> Response<Body> {
         let (parts, body) = request.into_parts();
         let path = parts.uri.path().to_owned();
         if path == "/v1/stream" {

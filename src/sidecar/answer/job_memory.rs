@@ -107,10 +107,14 @@ impl JobMemory {
         }
     }
 
-    /// Remembers what the app sent in a job.
+    /// Remembers what the app sent in a job. The first record of a job id stays: a job sent
+    /// again with the same `nonce` gets the first job's id back from upstream, whose echoes
+    /// hold the first job's params, so a later (and perhaps poorer) record must not replace it.
     pub fn remember(&self, job_id: &str, launched: Launched) {
         if !launched.is_empty() {
-            self.jobs.insert(job_id.to_owned(), Arc::new(launched));
+            self.jobs
+                .entry(job_id.to_owned())
+                .or_insert_with(|| Arc::new(launched));
         }
     }
 
@@ -206,5 +210,25 @@ mod tests {
         assert!(memory.knows("job-2"));
         let big = json!({"pad": "x".repeat(MAX_PARAMS_BYTES)});
         assert!(Launched::new(Vec::new(), Some(&big)).is_empty());
+    }
+
+    #[test]
+    fn a_repeated_job_id_keeps_its_first_record() {
+        let memory = JobMemory::default();
+        let sent = json!({"pin": "{{credential:p/pin}}"});
+        let first = vec![Filled {
+            pointer: "/pin".into(),
+            original: "{{credential:p/pin}}".into(),
+        }];
+        memory.remember("job-1", Launched::new(first, Some(&sent)));
+        let big = json!({"pad": "x".repeat(MAX_PARAMS_BYTES), "other": "{{credential:p/pin}}"});
+        let poorer = vec![Filled {
+            pointer: "/other".into(),
+            original: "{{credential:p/pin}}".into(),
+        }];
+        memory.remember("job-1", Launched::new(poorer, Some(&big)));
+        let mut echo = json!({"pin": 12345678});
+        assert!(memory.restore_detail("job-1", &mut echo).whole);
+        assert_eq!(echo, sent);
     }
 }

@@ -19,14 +19,15 @@
 //! its value is what the app asked to read.
 
 pub mod job_memory;
-pub(crate) mod known_secrets;
+pub mod known_secrets;
 pub mod scrub;
 pub(crate) mod scrub_stream;
+pub(crate) mod segment;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response};
+use http::{header, HeaderMap, HeaderValue, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
@@ -36,7 +37,7 @@ use crate::http::body::{full, Body};
 use crate::http::headers::{is_binary, is_json, non_identity_encoding, strip_hop_by_hop};
 use crate::sidecar::answer::job_memory::{JobMemory, Launched};
 use crate::sidecar::answer::known_secrets::KnownSecrets;
-use crate::sidecar::answer::scrub::Scrubber;
+use crate::sidecar::answer::scrub::{Scrubber, REDACTED};
 use crate::sidecar::answer::scrub_stream::ScrubbedBody;
 use crate::sidecar::error::SidecarError;
 use crate::sidecar::upstream::UpstreamError;
@@ -122,11 +123,12 @@ impl Answers {
     ) -> Result<Finished, SidecarError> {
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
+        let headers_redacted = scrub_headers(&mut parts.headers, &self.known.scrubber());
         let streamed = |parts, body: Incoming| Finished {
             response: Response::from_parts(parts, body.map_err(Into::into).boxed()),
             job_id: None,
             restored: 0,
-            redacted: 0,
+            redacted: headers_redacted,
         };
         let Treatment::Clean(echo) = treatment else {
             return Ok(streamed(parts, body));
@@ -146,7 +148,7 @@ impl Answers {
                 response: Response::from_parts(parts, scrubbed.boxed()),
                 job_id: None,
                 restored: 0,
-                redacted: 0,
+                redacted: headers_redacted,
             });
         }
         let read = Limited::new(body, self.limit).collect();
@@ -171,9 +173,25 @@ impl Answers {
             response: Response::from_parts(parts, full(body)),
             job_id: cleaned.job_id,
             restored: cleaned.restored,
-            redacted: cleaned.redacted,
+            redacted: cleaned.redacted + headers_redacted,
         })
     }
+}
+
+/// Replaces every response header value holding a known secret (in any form the scrubber
+/// matches) with [`REDACTED`], keeping the header; returns how many were replaced.
+pub fn scrub_headers(headers: &mut HeaderMap, scrubber: &Scrubber) -> usize {
+    if scrubber.is_empty() {
+        return 0;
+    }
+    let mut redacted = 0;
+    for (_, value) in headers.iter_mut() {
+        if scrubber.is_match(value.as_bytes()) {
+            *value = HeaderValue::from_static(REDACTED);
+            redacted += 1;
+        }
+    }
+    redacted
 }
 
 /// Restores echoes and scrubs secrets in one JSON answer body. A body that does not parse is
@@ -391,5 +409,31 @@ mod tests {
             clean(b"\xff\xfe", &Echo::None, true, &jobs, &scrubber),
             Err(SidecarError::AnswerUnchecked { .. })
         ));
+    }
+
+    #[test]
+    fn numbers_and_headers_holding_a_secret_are_redacted() {
+        let jobs = JobMemory::default();
+        let known = KnownSecrets::new();
+        known
+            .learn("p", &json!({"pin": 12345678, "on": true, "n": 42}))
+            .unwrap();
+        let scrubber = known.scrubber();
+        let answer =
+            br#"{"json":{"schedule":{"params":{"pin":12345678,"n":42,"f":1.5}},"count":7}}"#;
+        let cleaned = clean(answer, &Echo::None, true, &jobs, &scrubber).unwrap();
+        let out = text(&cleaned);
+        assert_eq!(out["json"]["schedule"]["params"]["pin"], "[redacted]");
+        assert_eq!(
+            out["json"]["schedule"]["params"]["n"], 42,
+            "too short to scrub"
+        );
+        assert_eq!(out["json"]["count"], 7);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-echo", HeaderValue::from_static("pin=12345678"));
+        headers.insert("x-other", HeaderValue::from_static("fine"));
+        assert_eq!(scrub_headers(&mut headers, &scrubber), 1);
+        assert_eq!(headers["x-echo"], "[redacted]");
+        assert_eq!(headers["x-other"], "fine");
     }
 }

@@ -20,8 +20,11 @@
 //! secret that short is not a secret. Numbers are learned as their JSON text (a port or a PIN
 //! printed in a log line), booleans never.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::sync::Arc;
+
 use serde_json::Value;
+
+use crate::sidecar::answer::segment::{spans, Segment};
 
 /// What a scrubbed secret is replaced with.
 pub const REDACTED: &str = "[redacted]";
@@ -45,10 +48,11 @@ const FREE_FORM: &[&str] = &[
     "details",
 ];
 
-/// A compiled set of secret patterns. Immutable; rebuilt when the set of secrets changes.
+/// A compiled set of secret patterns, in one or more segments. Immutable; rebuilt when the
+/// set of secrets changes.
 #[derive(Default)]
 pub struct Scrubber {
-    matcher: Option<AhoCorasick>,
+    segments: Vec<Arc<Segment>>,
     patterns: usize,
     /// The length in bytes of the longest pattern.
     longest: usize,
@@ -58,6 +62,7 @@ impl std::fmt::Debug for Scrubber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scrubber")
             .field("patterns", &self.patterns)
+            .field("segments", &self.segments.len())
             .finish()
     }
 }
@@ -65,21 +70,21 @@ impl std::fmt::Debug for Scrubber {
 impl Scrubber {
     /// Builds a scrubber for the given secret strings (each in all its escaped forms).
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut patterns: Vec<String> = secrets.into_iter().flat_map(patterns_of).collect();
-        patterns.sort_unstable();
-        patterns.dedup();
-        if patterns.is_empty() {
-            return Self::default();
-        }
-        // Leftmost-longest so that a secret that contains another is redacted whole.
-        let matcher = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&patterns)
-            .ok();
+        let patterns: Vec<String> = secrets.into_iter().flat_map(patterns_of).collect();
+        Self::from_segments(Segment::build(patterns).map(Arc::new))
+    }
+
+    /// A scrubber over segments compiled separately.
+    pub fn from_segments(segments: impl IntoIterator<Item = Arc<Segment>>) -> Self {
+        let segments: Vec<Arc<Segment>> = segments.into_iter().collect();
         Self {
-            patterns: patterns.len(),
-            longest: patterns.iter().map(String::len).max().unwrap_or(0),
-            matcher,
+            patterns: segments.iter().map(|segment| segment.patterns()).sum(),
+            longest: segments
+                .iter()
+                .map(|segment| segment.longest())
+                .max()
+                .unwrap_or(0),
+            segments,
         }
     }
 
@@ -88,9 +93,22 @@ impl Scrubber {
         self.longest
     }
 
-    /// The automaton, for scrubbing bytes as they stream (`None` without patterns).
-    pub(crate) fn matcher(&self) -> Option<&AhoCorasick> {
-        self.matcher.as_ref()
+    /// Whether there is no pattern at all.
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// The spans of `haystack` holding a secret, sorted and disjoint; only those starting
+    /// before `before` (see [`spans`]).
+    pub(crate) fn spans(&self, haystack: &[u8], before: usize) -> Vec<(usize, usize)> {
+        spans(&self.segments, haystack, before)
+    }
+
+    /// Whether `haystack` holds a secret.
+    pub fn is_match(&self, haystack: &[u8]) -> bool {
+        self.segments
+            .iter()
+            .any(|segment| segment.is_match(haystack))
     }
 
     /// The bytes of the patterns one secret adds (for memory accounting).
@@ -103,24 +121,35 @@ impl Scrubber {
         self.patterns
     }
 
+    /// The heap bytes of every automaton.
+    pub fn memory_usage(&self) -> usize {
+        self.segments
+            .iter()
+            .map(|segment| segment.memory_usage())
+            .sum()
+    }
+
     /// The string with every secret replaced, or `None` when it holds none.
     pub fn scrub_str(&self, text: &str) -> Option<String> {
-        let matcher = self.matcher.as_ref()?;
-        if !matcher.is_match(text) {
+        if !self.is_match(text.as_bytes()) {
             return None;
         }
         let mut out = String::with_capacity(text.len());
-        matcher.replace_all_with(text, &mut out, |_, _, dst| {
-            dst.push_str(REDACTED);
-            true
-        });
+        let mut released = 0;
+        for (start, end) in self.spans(text.as_bytes(), usize::MAX) {
+            // Every pattern is valid UTF-8 and so starts and ends on a character boundary.
+            out.push_str(text.get(released..start).unwrap_or_default());
+            out.push_str(REDACTED);
+            released = end;
+        }
+        out.push_str(text.get(released..).unwrap_or_default());
         Some(out)
     }
 
     /// Scrubs an answer in place; returns how many strings changed. The answer's structure is
     /// kept (see the module documentation).
     pub fn scrub_value(&self, value: &mut Value) -> usize {
-        if self.matcher.is_none() {
+        if self.is_empty() {
             return 0;
         }
         self.scrub_in(value, false)
@@ -128,7 +157,7 @@ impl Scrubber {
 
     /// Scrubs every string and every key in `value`, structure or not.
     pub fn scrub_all(&self, value: &mut Value) -> usize {
-        if self.matcher.is_none() {
+        if self.is_empty() {
             return 0;
         }
         self.scrub_in(value, true)
@@ -164,7 +193,16 @@ impl Scrubber {
                 }
                 changed
             }
-            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+            Value::Number(number) => {
+                // A number is checked by its JSON text (a PIN, a port), and replaced whole.
+                if self.is_match(number.as_str().as_bytes()) {
+                    *value = Value::String(REDACTED.to_owned());
+                    1
+                } else {
+                    0
+                }
+            }
+            Value::Null | Value::Bool(_) => 0,
         }
     }
 
@@ -227,7 +265,7 @@ fn is_iso_timestamp(text: &str) -> bool {
 
 /// Every form of `secret` that is matched: plain, and as JSON encoders write it inside a string
 /// literal, once and twice escaped. Empty for a secret shorter than [`MIN_SECRET_LEN`].
-fn patterns_of(secret: &str) -> Vec<String> {
+pub(crate) fn patterns_of(secret: &str) -> Vec<String> {
     if secret.len() < MIN_SECRET_LEN {
         return Vec::new();
     }

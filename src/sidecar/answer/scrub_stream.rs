@@ -43,9 +43,9 @@ impl ChunkScrubber {
 
     /// Takes the next chunk; returns the bytes that can be released now.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let Some(matcher) = self.scrubber.matcher() else {
+        if self.scrubber.is_empty() {
             return chunk.to_vec();
-        };
+        }
         let keep = self.scrubber.longest_pattern().saturating_sub(1);
         let mut buffer = std::mem::take(&mut self.tail);
         buffer.extend_from_slice(chunk);
@@ -54,13 +54,10 @@ impl ChunkScrubber {
         let safe = buffer.len().saturating_sub(keep);
         let mut out = Vec::with_capacity(buffer.len());
         let mut released = 0;
-        for found in matcher.find_iter(&buffer) {
-            if found.start() >= safe {
-                break;
-            }
-            out.extend_from_slice(&buffer[released..found.start()]);
+        for (start, end) in self.scrubber.spans(&buffer, safe) {
+            out.extend_from_slice(&buffer[released..start]);
             out.extend_from_slice(REDACTED.as_bytes());
-            released = found.end();
+            released = end;
             self.redacted += 1;
         }
         let release_to = released.max(safe);
@@ -72,15 +69,12 @@ impl ChunkScrubber {
     /// Ends the stream; returns the held bytes, scrubbed.
     pub fn finish(&mut self) -> Vec<u8> {
         let tail = std::mem::take(&mut self.tail);
-        let Some(matcher) = self.scrubber.matcher() else {
-            return tail;
-        };
         let mut out = Vec::with_capacity(tail.len());
         let mut released = 0;
-        for found in matcher.find_iter(&tail) {
-            out.extend_from_slice(&tail[released..found.start()]);
+        for (start, end) in self.scrubber.spans(&tail, usize::MAX) {
+            out.extend_from_slice(&tail[released..start]);
             out.extend_from_slice(REDACTED.as_bytes());
-            released = found.end();
+            released = end;
             self.redacted += 1;
         }
         out.extend_from_slice(&tail[released..]);

@@ -110,7 +110,9 @@ impl Credentials {
         let fetched = self.upstream.get_credential(name, request_id).await?;
         if let Some(credential) = &fetched {
             if let Ok(value) = serde_json::from_slice::<Value>(credential.value.expose()) {
-                self.known.learn(name, &WipeOnDrop::new(value));
+                // A value that cannot be learned is refused when a job uses it (see
+                // `resolve`); the refusal is logged there and by the known secrets.
+                let _ = self.known.learn(name, &WipeOnDrop::new(value));
             }
         }
         Ok(fetched)

@@ -150,7 +150,11 @@ pub async fn resolve(
         let value = credential
             .open()
             .map_err(|err| SidecarError::lookup(name, err))?;
-        credentials.known().learn(name, &value);
+        // A value the scrubber cannot hold is never forwarded.
+        credentials
+            .known()
+            .learn(name, &value)
+            .map_err(|err| SidecarError::unlearned(name, err))?;
         opened.insert(name.as_str(), value);
     }
     let patch = WipeOnDrop::new(plan(&scan, &|name| {

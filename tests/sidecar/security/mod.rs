@@ -7,7 +7,9 @@
 //! sidecar, and a secret equal to a word of the envelope.
 
 mod access;
+mod budgets;
 mod limits;
+mod numbers_and_headers;
 mod policy;
 mod reads;
 mod scrubbing;
