@@ -57,6 +57,10 @@ pub enum SidecarError {
     /// unreadable), so it is not passed on.
     #[error("upstream answer could not be checked")]
     AnswerUnchecked { reason: &'static str },
+    /// An echo of a job this sidecar did not launch, asked for before the first learning pass
+    /// after start-up has finished (the secrets it may hold are not known yet).
+    #[error("secrets still being learned")]
+    NotReady,
 }
 
 impl SidecarError {
@@ -137,6 +141,14 @@ impl SidecarError {
             )
             .defined()
             .with_data(json!({ "reason": reason })),
+            Self::NotReady => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "NOT_READY",
+                "The sidecar has just started and is still learning the tenant's credentials, so \
+                 it cannot yet check this answer about a job it did not launch; retry shortly",
+            )
+            .defined()
+            .with_data(json!({ "reason": "learning" })),
         }
     }
 }

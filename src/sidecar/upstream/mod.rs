@@ -22,6 +22,7 @@ pub mod base_url;
 pub mod credential_answer;
 pub mod error;
 mod key;
+pub mod list;
 mod lookup;
 mod tls;
 
