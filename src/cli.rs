@@ -264,6 +264,7 @@ key every 5 seconds, re-read on SIGHUP, and re-read after an upstream 401 (the r
 sent once more if the key changed). Switches without a value (--mock, --resolve-schedules,
 --allow-credential-reads, --allow-remote, --allow-forwarded) are off unless given; from the
 environment they take 1, true, yes, on, y or t for on and 0, false, no, off, n or f for off.
+--learn-credentials is on by default and takes such a value (--learn-credentials=false).
 Flags without a [default] are unset unless given.
 
 Signals: SIGTERM or SIGINT stop accepting, let requests in flight finish within
