@@ -290,8 +290,15 @@ async fn json_logs_parse_and_carry_the_request_id() {
 #[tokio::test]
 async fn sigterm_lets_a_slow_request_finish_refuses_new_ones_and_exits_0() {
     let (fake, url) = fake().await;
+    // Learning off: readiness is checked at once, before a first pass could have ended.
     let mut sidecar = Sidecar::start(
-        &["--upstream", &url, "--shutdown-grace", "8s"],
+        &[
+            "--upstream",
+            &url,
+            "--shutdown-grace",
+            "8s",
+            "--learn-credentials=false",
+        ],
         &[("LIBRETTO_API_KEY", UPSTREAM_KEY)],
     )
     .await;
