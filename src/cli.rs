@@ -251,6 +251,20 @@ pub struct ServeArgs {
     /// expired no longer ago than this, marked `x-libretto-sidecar-stale: 1`. Default: off.
     #[arg(long, env = "LIBRETTO_SIDECAR_STALE_IF_ERROR", value_parser = parse_duration, value_name = "DURATION")]
     pub stale_if_error: Option<Duration>,
+
+    /// Learn every credential of the tenant (credentials/list, then each value) at start-up and
+    /// every --learn-interval, so echoes of jobs launched before a restart are scrubbed; until
+    /// the first pass is done /readyz answers 503 and such echoes are refused (NOT_READY).
+    #[arg(long, env = "LIBRETTO_SIDECAR_LEARN_CREDENTIALS", default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new(), value_name = "BOOL")]
+    pub learn_credentials: bool,
+
+    /// How often the tenant's credentials are learned again after the first pass.
+    #[arg(long, env = "LIBRETTO_SIDECAR_LEARN_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub learn_interval: Duration,
+
+    /// Most credentials learned per pass; the rest are learned only when a job uses them.
+    #[arg(long, env = "LIBRETTO_SIDECAR_LEARN_MAX", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub learn_max: u32,
 }
 
 /// The end of `serve --help`: where the key comes from, switch defaults, and signals.
@@ -261,6 +275,7 @@ key every 5 seconds, re-read on SIGHUP, and re-read after an upstream 401 (the r
 sent once more if the key changed). Switches without a value (--mock, --resolve-schedules,
 --allow-credential-reads, --allow-remote, --allow-forwarded) are off unless given; from the
 environment they take 1, true, yes, on, y or t for on and 0, false, no, off, n or f for off.
+--learn-credentials is on by default and takes such a value (--learn-credentials=false).
 Flags without a [default] are unset unless given.
 
 Signals: SIGTERM or SIGINT stop accepting, let requests in flight finish within

@@ -13,13 +13,16 @@ use serde_json::json;
 use crate::http::body::{full, Body};
 use crate::http::envelope::{json_response, ApiError};
 use crate::http::server::Handler;
+use crate::sidecar::answer::withhold::Learning;
 use crate::sidecar::metrics::Metrics;
 
-/// Whether the sidecar is ready: prefetch finished and shutdown not begun. Cheap to clone.
+/// Whether the sidecar is ready: prefetch and the first learning pass finished, shutdown not
+/// begun. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Readiness {
     warmed: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
+    learning: Learning,
 }
 
 impl Readiness {
@@ -28,7 +31,14 @@ impl Readiness {
         Self {
             warmed: Arc::new(AtomicBool::new(!warming)),
             stopping: Arc::new(AtomicBool::new(false)),
+            learning: Learning::default(),
         }
+    }
+
+    /// Also waits for `learning` (the first pass over the tenant's credentials).
+    pub fn with_learning(mut self, learning: Learning) -> Self {
+        self.learning = learning;
+        self
     }
 
     /// Prefetch is done.
@@ -42,7 +52,9 @@ impl Readiness {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.warmed.load(Ordering::Acquire) && !self.stopping.load(Ordering::Acquire)
+        self.warmed.load(Ordering::Acquire)
+            && self.learning.is_complete()
+            && !self.stopping.load(Ordering::Acquire)
     }
 }
 
@@ -112,6 +124,15 @@ mod tests {
         assert!(readiness.is_ready());
         readiness.begin_shutdown();
         assert!(!readiness.is_ready());
+    }
+
+    #[test]
+    fn readiness_waits_for_the_first_learning_pass() {
+        let learning = Learning::pending();
+        let readiness = Readiness::new(false).with_learning(learning.clone());
+        assert!(!readiness.is_ready());
+        learning.set_complete();
+        assert!(readiness.is_ready());
     }
 
     #[test]

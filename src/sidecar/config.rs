@@ -14,6 +14,7 @@ use crate::sidecar::credentials::cache::CacheConfig;
 use crate::sidecar::guard::access::{check_bind, AccessError, ClientToken};
 use crate::sidecar::guard::policy::{Policy, PolicyError};
 use crate::sidecar::guard::Guard;
+use crate::sidecar::learn::LearnConfig;
 use crate::sidecar::proxy::ProxyConfig;
 use crate::sidecar::upstream::{UpstreamConfigError, KEY_FILE_POLL};
 
@@ -106,6 +107,10 @@ pub struct OpsConfig {
     pub key_file: Option<PathBuf>,
     /// How often the key file is checked for a new key.
     pub key_poll: Duration,
+    /// Learning the tenant's credentials at start-up and periodically (`--learn-credentials`,
+    /// on by default from the command line); `None` turns it off, the default of a sidecar
+    /// built in code.
+    pub learn: Option<LearnConfig>,
 }
 
 impl Default for OpsConfig {
@@ -116,6 +121,7 @@ impl Default for OpsConfig {
             shutdown_grace: Duration::from_secs(10),
             key_file: None,
             key_poll: KEY_FILE_POLL,
+            learn: None,
         }
     }
 }
@@ -191,6 +197,10 @@ impl ServeConfig {
                 shutdown_grace: args.shutdown_grace,
                 key_file,
                 key_poll: KEY_FILE_POLL,
+                learn: args.learn_credentials.then_some(LearnConfig {
+                    interval: args.learn_interval,
+                    max: usize::try_from(args.learn_max).unwrap_or(usize::MAX),
+                }),
             },
             guard: Guard {
                 token,

@@ -66,6 +66,10 @@ pub enum SidecarError {
     /// value cannot be scrubbed, so it is not used.
     #[error("known secrets budget exhausted")]
     SecretBudgetExhausted { credential: String, budget: usize },
+    /// An echo of a job this sidecar did not launch, asked for before the first learning pass
+    /// after start-up has finished (the secrets it may hold are not known yet).
+    #[error("secrets still being learned")]
+    NotReady,
 }
 
 impl SidecarError {
@@ -181,6 +185,14 @@ impl SidecarError {
             )
             .defined()
             .with_data(json!({ "credential": credential, "budget": budget })),
+            Self::NotReady => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "NOT_READY",
+                "The sidecar has just started and is still learning the tenant's credentials, so \
+                 it cannot yet check this answer about a job it did not launch; retry shortly",
+            )
+            .defined()
+            .with_data(json!({ "reason": "learning" })),
         }
     }
 }

@@ -11,7 +11,8 @@
 //! are turned off before any secret is loaded, and SIGHUP re-reads the client token file.
 //!
 //! Beside the proxy runs the admin listener (probes and metrics). Credentials named with
-//! `--prefetch` are fetched before `/readyz` turns ready. On SIGTERM or SIGINT readiness drops
+//! `--prefetch`, and every credential of the tenant when learning is on (`--learn-credentials`,
+//! see [`learn`]), are fetched before `/readyz` turns ready. On SIGTERM or SIGINT readiness drops
 //! at once, the proxy stops accepting and in-flight requests get `--shutdown-grace` to finish;
 //! SIGHUP re-reads the API key file, which is also checked for a new key every few seconds.
 
@@ -21,6 +22,7 @@ pub(crate) mod config;
 pub mod credentials;
 pub(crate) mod error;
 pub mod guard;
+pub mod learn;
 pub mod metrics;
 mod prefetch;
 pub mod proxy;
@@ -50,6 +52,7 @@ use crate::secret::Secret;
 use crate::sidecar::admin::{Admin, Readiness};
 use crate::sidecar::answer::job_memory::{self, JobMemory};
 use crate::sidecar::answer::known_secrets::KnownSecrets;
+use crate::sidecar::answer::withhold::Learning;
 use crate::sidecar::answer::Answers;
 use crate::sidecar::credentials::cache::CredentialCache;
 use crate::sidecar::metrics::Metrics;
@@ -66,6 +69,7 @@ pub struct Sidecar {
     prefetch: Vec<String>,
     shutdown_grace: Duration,
     key_poll: Duration,
+    learn: Option<learn::LearnConfig>,
     mock: Option<JoinHandle<()>>,
 }
 
@@ -107,10 +111,12 @@ impl Sidecar {
             ca_file: config.upstream_ca_file.clone(),
         })?;
         let cache = CredentialCache::with_metrics(config.cache, metrics.clone());
+        let learning = Learning::new(config.ops.learn.is_none());
         let answers = Answers {
             known: KnownSecrets::with_limits(config.known_secrets),
             read_timeout: config.upstream_timeout,
             jobs: JobMemory::new(config.remember_jobs, job_memory::DEFAULT_TTL),
+            learning: learning.clone(),
             ..Answers::default()
         };
         Ok(Self {
@@ -123,11 +129,12 @@ impl Sidecar {
                 answers,
             ),
             server: config.server.clone(),
-            readiness: Readiness::new(!config.ops.prefetch.is_empty()),
+            readiness: Readiness::new(!config.ops.prefetch.is_empty()).with_learning(learning),
             metrics,
             prefetch: config.ops.prefetch.clone(),
             shutdown_grace: config.ops.shutdown_grace,
             key_poll: config.ops.key_poll,
+            learn: config.ops.learn,
             mock,
         })
     }
@@ -145,8 +152,8 @@ impl Sidecar {
         Admin::new(self.metrics.clone(), self.readiness.clone())
     }
 
-    /// Prefetches the `--prefetch` credentials, then serves on `listener` until `shutdown`
-    /// resolves. From that moment readiness is false and the listener is closed; in-flight
+    /// Prefetches the `--prefetch` credentials and starts learning the tenant's credentials
+    /// (see [`learn`]), then serves on `listener` until `shutdown` resolves. From that moment readiness is false and the listener is closed; in-flight
     /// requests get the shutdown grace to finish.
     pub async fn serve(
         self,
@@ -158,6 +165,13 @@ impl Sidecar {
                 self.proxy.credentials().clone(),
                 self.prefetch.clone(),
                 self.readiness.clone(),
+            ))
+        });
+        let learner = self.learn.map(|config| {
+            tokio::spawn(learn::run(
+                self.proxy.credentials().clone(),
+                config,
+                self.proxy.answers().learning.clone(),
             ))
         });
         let readiness = self.readiness.clone();
@@ -175,6 +189,9 @@ impl Sidecar {
         server::serve(listener, self.proxy.clone(), options, shutdown).await;
         if let Some(warmup) = warmup {
             warmup.abort();
+        }
+        if let Some(learner) = learner {
+            learner.abort();
         }
         if let Some(key_watch) = key_watch {
             key_watch.abort();

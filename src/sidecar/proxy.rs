@@ -41,6 +41,7 @@ use crate::http::headers::{
 };
 use crate::http::limited::read_limited;
 use crate::http::server::Handler;
+use crate::sidecar::answer::withhold::Watched;
 use crate::sidecar::answer::{Answers, Echo, Treatment};
 use crate::sidecar::credentials::cache::CredentialCache;
 use crate::sidecar::credentials::resolve::{self, Resolution, Target};
@@ -210,7 +211,8 @@ impl Proxy {
                     }
                     other => other.map_err(SidecarError::forward)?,
                 };
-                Ok(self.answer(response, treatment, stats).await?.0)
+                let watched = Watched::of(route);
+                Ok(self.answer(response, treatment, watched, stats).await?.0)
             }
             Kind::Job | Kind::Schedule => {
                 let target = match kind {
@@ -258,7 +260,10 @@ impl Proxy {
                     _ => Echo::None,
                 };
                 let answered = match forwarded {
-                    Ok(response) => self.answer(response, Treatment::Clean(echo), stats).await,
+                    Ok(response) => {
+                        self.answer(response, Treatment::Clean(echo), Watched::None, stats)
+                            .await
+                    }
                     Err(err) => Err(err),
                 };
                 let (status, job_id) = match &answered {
@@ -286,7 +291,10 @@ impl Proxy {
                     self.invalidate(write, input.as_ref()).await;
                 }
                 let treatment = Treatment::Clean(Echo::None);
-                Ok(self.answer(response, treatment, stats).await?.0)
+                Ok(self
+                    .answer(response, treatment, Watched::None, stats)
+                    .await?
+                    .0)
             }
         }
     }
@@ -334,15 +342,20 @@ impl Proxy {
 }
 
 impl Proxy {
-    /// Runs an upstream answer through the answer step; returns it and, for a created job, its
-    /// id.
+    /// Runs an upstream answer through the answer step (`watched`: the echo route it is on);
+    /// returns it and, for a created job, its id.
     async fn answer(
         &self,
         response: Response<Incoming>,
         treatment: Treatment,
+        watched: Watched,
         stats: &mut RequestStats,
     ) -> Result<(Response<Body>, Option<String>), SidecarError> {
-        let finished = self.inner.answers.finish(response, treatment).await?;
+        let finished = self
+            .inner
+            .answers
+            .finish_watched(response, treatment, watched)
+            .await?;
         stats.restored = finished.restored;
         stats.redacted = finished.redacted;
         if finished.redacted > 0 {

@@ -10,6 +10,7 @@ mod support;
 mod check;
 mod deploy_manifest;
 mod docs_configuration;
+mod learn;
 mod mock;
 mod node;
 mod offline_flow;

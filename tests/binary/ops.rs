@@ -232,8 +232,12 @@ fn version_and_help_document_every_flag() {
 #[tokio::test]
 async fn json_logs_parse_and_carry_the_request_id() {
     let (fake, url) = fake().await;
-    let mut sidecar =
-        Sidecar::start(&["--upstream", &url], &[("LIBRETTO_API_KEY", UPSTREAM_KEY)]).await;
+    // Learning off: the first credentials/get the fake records must be the job's own.
+    let mut sidecar = Sidecar::start(
+        &["--upstream", &url, "--learn-credentials=false"],
+        &[("LIBRETTO_API_KEY", UPSTREAM_KEY)],
+    )
+    .await;
     let client = TestClient::new(&sidecar.base);
     let job = client
         .send(
@@ -286,8 +290,15 @@ async fn json_logs_parse_and_carry_the_request_id() {
 #[tokio::test]
 async fn sigterm_lets_a_slow_request_finish_refuses_new_ones_and_exits_0() {
     let (fake, url) = fake().await;
+    // Learning off: readiness is checked at once, before a first pass could have ended.
     let mut sidecar = Sidecar::start(
-        &["--upstream", &url, "--shutdown-grace", "8s"],
+        &[
+            "--upstream",
+            &url,
+            "--shutdown-grace",
+            "8s",
+            "--learn-credentials=false",
+        ],
         &[("LIBRETTO_API_KEY", UPSTREAM_KEY)],
     )
     .await;

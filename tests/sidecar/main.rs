@@ -9,6 +9,7 @@ mod jobs;
 mod ops;
 mod passthrough;
 mod refusals;
+mod restart;
 mod security;
 mod streamed_answers;
 mod tls;

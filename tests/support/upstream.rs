@@ -172,6 +172,18 @@ impl FakeUpstream {
         format!("http://{addr}")
     }
 
+    /// `credentials/list`: the names and ids held, never values.
+    fn credentials_list(&self) -> Response<Body> {
+        let listed: Vec<Value> = self
+            .state
+            .credentials
+            .lock()
+            .iter()
+            .map(|(name, id, _)| json!({"credential_id": id, "name": name}))
+            .collect();
+        json_answer(StatusCode::OK, json!({"json": {"credentials": listed}}))
+    }
+
     async fn credentials_get(&self, input: &Value) -> Response<Body> {
         self.state.lookups.fetch_add(1, Ordering::SeqCst);
         // Read before the delay, so a slowed lookup answers with the value it saw when it
@@ -338,6 +350,7 @@ impl FakeUpstream {
         }
         match route {
             "/v1/credentials/get" => self.credentials_get(&input).await,
+            "/v1/credentials/list" => self.credentials_list(),
             "/v1/credentials/create" => self.credential_write("create", &input),
             "/v1/credentials/update" => self.credential_write("update", &input),
             "/v1/credentials/upsert" => self.credential_write("upsert", &input),

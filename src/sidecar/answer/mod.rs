@@ -23,6 +23,7 @@ pub mod known_secrets;
 pub mod scrub;
 pub(crate) mod scrub_stream;
 pub(crate) mod segment;
+pub(crate) mod withhold;
 
 use std::time::Duration;
 
@@ -39,6 +40,7 @@ use crate::sidecar::answer::job_memory::{JobMemory, Launched};
 use crate::sidecar::answer::known_secrets::KnownSecrets;
 use crate::sidecar::answer::scrub::{Scrubber, REDACTED};
 use crate::sidecar::answer::scrub_stream::ScrubbedBody;
+use crate::sidecar::answer::withhold::{may_pass, Learning, Watched};
 use crate::sidecar::error::SidecarError;
 use crate::sidecar::upstream::UpstreamError;
 
@@ -90,6 +92,9 @@ pub struct Answers {
     pub limit: usize,
     /// How long reading a JSON answer's body may take.
     pub read_timeout: Duration,
+    /// Whether the first learning pass after start-up has finished; until then echoes of jobs
+    /// the job memory does not know are withheld (see [`withhold`]).
+    pub learning: Learning,
 }
 
 impl Default for Answers {
@@ -99,6 +104,7 @@ impl Default for Answers {
             jobs: JobMemory::default(),
             limit: ANSWER_LIMIT,
             read_timeout: Duration::from_secs(30),
+            learning: Learning::default(),
         }
     }
 }
@@ -121,6 +127,19 @@ impl Answers {
         response: Response<Incoming>,
         treatment: Treatment,
     ) -> Result<Finished, SidecarError> {
+        self.finish_watched(response, treatment, Watched::None)
+            .await
+    }
+
+    /// [`Answers::finish`] for an answer on an echo route (`watched`): while learning is
+    /// incomplete, a successful answer about a job the job memory does not know is refused
+    /// with [`SidecarError::NotReady`].
+    pub async fn finish_watched(
+        &self,
+        response: Response<Incoming>,
+        treatment: Treatment,
+        watched: Watched,
+    ) -> Result<Finished, SidecarError> {
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         let headers_redacted = scrub_headers(&mut parts.headers, &self.known.scrubber());
@@ -133,7 +152,12 @@ impl Answers {
         let Treatment::Clean(echo) = treatment else {
             return Ok(streamed(parts, body));
         };
+        let withholding =
+            watched != Watched::None && parts.status.is_success() && !self.learning.is_complete();
         let json = is_json(&parts.headers);
+        if withholding && !json {
+            return Err(SidecarError::NotReady);
+        }
         if !json && is_binary(&parts.headers) {
             return Ok(streamed(parts, body));
         }
@@ -163,6 +187,10 @@ impl Answers {
             Ok(Ok(collected)) => collected.to_bytes(),
         };
         let success = parts.status.is_success();
+        // Checked after the whole answer is read: the first pass may have ended meanwhile.
+        if withholding && !self.learning.is_complete() && !may_pass(&bytes, watched, &self.jobs) {
+            return Err(SidecarError::NotReady);
+        }
         let cleaned = clean(&bytes, &echo, success, &self.jobs, &self.known.scrubber())?;
         let body = cleaned.body.clone().unwrap_or(bytes);
         parts.headers.remove(header::TRANSFER_ENCODING);

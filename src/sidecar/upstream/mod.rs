@@ -22,6 +22,7 @@ pub(crate) mod base_url;
 pub(crate) mod credential_answer;
 pub(crate) mod error;
 mod key;
+pub mod list;
 mod lookup;
 mod tls;
 
