@@ -87,6 +87,19 @@ pub struct MockArgs {
     #[arg(long, env = "LIBRETTO_MOCK_WEBHOOK_ATTEMPTS", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub webhook_attempts: u32,
+
+    /// Bytes all tenants' state may take together (jobs with their params and logs,
+    /// credentials, webhooks, schedules); finished jobs are dropped oldest first to make room.
+    #[arg(long, env = "LIBRETTO_MOCK_MAX_MEMORY", default_value = "32MiB", value_parser = parse_size)]
+    pub max_memory: usize,
+
+    /// Bytes one tenant's state may take; its oldest finished jobs are dropped first.
+    #[arg(long, env = "LIBRETTO_MOCK_MAX_TENANT_BYTES", default_value = "8MiB", value_parser = parse_size)]
+    pub max_tenant_bytes: usize,
+
+    /// Tenants (API keys) kept at once; an idle one is forgotten, least recently used first.
+    #[arg(long, env = "LIBRETTO_MOCK_MAX_TENANTS", default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_tenants: usize,
 }
 
 /// Flags of `libretto-sidecar serve`. The API key is never a flag: it comes from the

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::engine::delivery::DeliveryConfig;
 use super::fixtures::FixtureError;
+use super::state::budget::MemoryLimits;
 use crate::cli::{JobDuration, MockArgs};
 use crate::secret::seal::{SealError, Sealer};
 use crate::secret::Secret;
@@ -55,6 +56,8 @@ pub struct MockConfig {
     pub delivery: DeliveryConfig,
     /// A schedule does not fire while its tenant has this many queued or running jobs.
     pub schedule_live_job_limit: usize,
+    /// How many bytes and tenants the mock's state may take (see `state/budget.rs`).
+    pub memory: MemoryLimits,
 }
 
 impl Default for MockConfig {
@@ -67,6 +70,7 @@ impl Default for MockConfig {
             start_delay: Duration::from_millis(100),
             delivery: DeliveryConfig::default(),
             schedule_live_job_limit: 10_000,
+            memory: MemoryLimits::default(),
         }
     }
 }
@@ -92,6 +96,11 @@ impl MockConfig {
             job_duration: args.job_duration,
             max_jobs: args.max_jobs,
             sealer,
+            memory: MemoryLimits {
+                max_memory: args.max_memory,
+                max_tenant_bytes: args.max_tenant_bytes,
+                max_tenants: args.max_tenants,
+            },
             delivery: DeliveryConfig {
                 attempts: args.webhook_attempts,
                 ..DeliveryConfig::default()

@@ -18,7 +18,11 @@
 //!   (409, `data.job_ids`) while a queued or running job uses it.
 //! - A repeated `nonce` from one tenant answers with the first job instead of creating one.
 //! - Each tenant keeps at most `max_jobs` finished jobs; beyond that its oldest are dropped,
-//!   with their logs and nonces. Another tenant's jobs never push them out.
+//!   with their logs and nonces. Another tenant's jobs never push them out by count.
+//! - The state is bounded in bytes (`--max-memory`, `--max-tenant-bytes`) and in tenants
+//!   (`--max-tenants`): finished jobs are dropped oldest first to make room, idle tenants
+//!   least recently used first; a record that still does not fit is refused (413, 409 or
+//!   503; see `state/budget.rs`).
 //! - A job that runs longer than its `timeout_seconds` (default 1800) ends `failed` with
 //!   "Job timed out after Ns".
 //! - Requests that only read (or name what cannot exist yet) keep no state for a new key.
@@ -86,8 +90,12 @@ pub use engine::signature::{
 };
 pub use fixtures::{FixtureError, DEMO_FIXTURES};
 pub use routes::jobs::CREDENTIAL_IDS_HEADER;
+pub use state::budget::{
+    MemoryLimits, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TENANTS, DEFAULT_MAX_TENANT_BYTES,
+};
 
 use engine::core::Core;
+use state::credentials::credential_cost;
 use state::tenant_id::TenantId;
 
 /// The mock: a cheap handle to shared state, and the [`Handler`] that serves it.
@@ -108,11 +116,18 @@ impl Mock {
     pub fn load_fixtures(&self, json_text: &str) -> Result<(), MockError> {
         let fixtures = fixtures::parse(json_text)?;
         for fixture in &fixtures.tenants {
+            let tenant_id = TenantId::from_api_key(fixture.api_key.as_bytes());
             let tenant = self
                 .core
-                .tenant(&TenantId::from_api_key(fixture.api_key.as_bytes()));
+                .tenants()
+                .tenant(&tenant_id)
+                .map_err(|err| MockError::Store(err.to_string()))?;
             let mut tenant = tenant.lock();
             for credential in &fixture.credentials {
+                let cost = credential_cost(&credential.name, credential.value.to_string().len());
+                self.core
+                    .make_room(&mut tenant, &tenant_id, cost)
+                    .map_err(|err| MockError::Store(err.to_string()))?;
                 let seq = tenant.next_seq();
                 tenant
                     .credentials
@@ -121,6 +136,11 @@ impl Mock {
             }
         }
         Ok(())
+    }
+
+    /// Bytes the mock's state takes, as counted against `--max-memory`.
+    pub fn memory_used(&self) -> usize {
+        self.core.tenants().budget().used()
     }
 
     /// How many tenants the mock keeps state for.

@@ -7,6 +7,7 @@ mod support;
 mod credentials;
 mod jobs;
 mod logs;
+mod memory;
 mod schedules;
 mod webhooks;
 mod wire;

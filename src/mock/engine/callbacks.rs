@@ -177,7 +177,9 @@ pub(crate) fn job_ended(
     job_id: Uuid,
 ) {
     let deliveries = {
-        let tenant = tenants.tenant(tenant_id);
+        let Some(tenant) = tenants.existing(tenant_id) else {
+            return;
+        };
         let mut tenant = tenant.lock();
         let Some(job) = tenant.jobs.get(job_id).cloned() else {
             return;

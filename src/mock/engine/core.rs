@@ -8,13 +8,14 @@
 
 use std::sync::{Arc, OnceLock, Weak};
 
-use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::callbacks::{self, DeliveryTag};
 use super::delivery::Deliverer;
+use crate::http::envelope::ApiError;
 use crate::mock::config::MockConfig;
-use crate::mock::state::tenant::{Tenant, Tenants};
+use crate::mock::state::budget::Budget;
+use crate::mock::state::tenant::{TenantCell, Tenants};
 use crate::mock::state::tenant_id::TenantId;
 
 /// A handle to the mock's shared state and engine.
@@ -51,7 +52,8 @@ pub(crate) struct SchedulerWake {
 
 impl Core {
     pub(crate) fn new(config: MockConfig) -> Self {
-        let tenants = Arc::new(Tenants::new(config.sealer.clone()));
+        let budget = Arc::new(Budget::new(config.memory));
+        let tenants = Arc::new(Tenants::new(config.sealer.clone(), budget));
         Self {
             inner: Arc::new(Inner {
                 deliverer: callbacks::deliverer(config.delivery, Arc::downgrade(&tenants)),
@@ -78,18 +80,19 @@ impl Core {
         &self.inner.scheduler
     }
 
-    /// The tenant's state, created on first use (see [`Tenants::tenant`]).
-    pub(crate) fn tenant(&self, id: &TenantId) -> Arc<Mutex<Tenant>> {
-        self.tenants().tenant(id)
+    /// The tenant's state, created on first use (see [`Tenants::tenant`]); refused when the
+    /// mock keeps `--max-tenants` tenants and none is idle.
+    pub(crate) fn tenant(&self, id: &TenantId) -> Result<Arc<TenantCell>, ApiError> {
+        self.tenants().tenant(id).map_err(ApiError::from)
     }
 
     /// The tenant's state, or an empty one that is not kept (see [`Tenants::tenant_or_empty`]).
-    pub(crate) fn tenant_or_empty(&self, id: &TenantId) -> Arc<Mutex<Tenant>> {
+    pub(crate) fn tenant_or_empty(&self, id: &TenantId) -> Arc<TenantCell> {
         self.tenants().tenant_or_empty(id)
     }
 
     /// The tenant's state, if it has any.
-    pub(crate) fn existing_tenant(&self, id: &TenantId) -> Option<Arc<Mutex<Tenant>>> {
+    pub(crate) fn existing_tenant(&self, id: &TenantId) -> Option<Arc<TenantCell>> {
         self.tenants().existing(id)
     }
 

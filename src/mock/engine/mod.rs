@@ -4,12 +4,14 @@
 //! delivery queue, the scheduler's wake-up call). `runner.rs` runs each job's timers and
 //! dispatches its end; `callbacks.rs` decides who hears of the end and logs each delivery
 //! attempt; `delivery.rs` is the bounded, fair, retrying delivery queue and `signature.rs`
-//! the HMAC it signs with; `scheduler.rs` fires due schedules. The engine uses the state
+//! the HMAC it signs with; `scheduler.rs` fires due schedules; `room.rs` makes room in the
+//! memory budget before a record is stored. The engine uses the state
 //! (`state/`) and is used by the routes (`routes/`), never the other way round.
 
 pub(crate) mod callbacks;
 pub(crate) mod core;
 pub(crate) mod delivery;
+pub(crate) mod room;
 pub(crate) mod runner;
 pub(crate) mod scheduler;
 pub(crate) mod signature;

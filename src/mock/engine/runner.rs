@@ -44,11 +44,14 @@ impl Core {
         let Some(tenant) = self.existing_tenant(tenant_id) else {
             return;
         };
+        let tick = self.tenants().budget().tick();
         let mut tenant = tenant.lock();
-        for job_id in tenant.jobs.retire(id, self.config().max_jobs) {
+        for job_id in tenant.jobs.retire(id, self.config().max_jobs, tick) {
             drop_job(&mut tenant, job_id);
             debug!(job_id = %job_id, "Finished job dropped");
         }
+        // Delivery attempts log after the job is admitted; its oldest finished jobs make room.
+        tenant.trim(self.config().memory.max_tenant_bytes);
     }
 
     /// Runs a new job's lifecycle on timers. Holds only a weak handle, so a dropped mock stops.

@@ -25,6 +25,7 @@ use uuid::Uuid;
 use super::callbacks::{job_hooks, HookRequest};
 use super::core::{Core, WeakCore};
 use crate::mock::state::job_lifecycle;
+use crate::mock::state::job_store::{job_cost, lifecycle_log_cost};
 use crate::mock::state::tenant::Tenant;
 use crate::mock::state::tenant_id::TenantId;
 use crate::mock::state::webhooks::SecretOwner;
@@ -44,6 +45,7 @@ fn live_jobs(tenant: &Tenant, limit: usize) -> usize {
 /// Launches one due schedule's job under its tenant's lock; the job's id, or why not.
 /// `live` is the tenant's count of queued and running jobs, kept up to date.
 fn fire(
+    core: &Core,
     tenant: &mut Tenant,
     tenant_id: &TenantId,
     schedule_id: Uuid,
@@ -93,6 +95,11 @@ fn fire(
         Ok(hooks) => hooks,
         Err(err) => return Some(Err(err.to_string())),
     };
+    let cost = job_cost(&workflow, &params, None, credential_ids.len(), &hooks)
+        + lifecycle_log_cost(&workflow);
+    if let Err(err) = core.make_room(tenant, tenant_id, cost) {
+        return Some(Err(format!("Not launched: {err}")));
+    }
     job_lifecycle::enqueue_job(
         tenant,
         tenant_id,
@@ -144,7 +151,7 @@ impl Core {
                 };
                 for schedule_id in due {
                     let Some(outcome) =
-                        fire(&mut tenant, &tenant_id, schedule_id, &mut live, limit)
+                        fire(self, &mut tenant, &tenant_id, schedule_id, &mut live, limit)
                     else {
                         continue;
                     };
@@ -196,6 +203,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::mock::config::MockConfig;
     use crate::mock::state::schedules::Schedule;
     use crate::secret::seal::Sealer;
 
@@ -220,9 +228,16 @@ mod tests {
         tenant.schedules.insert(schedule).unwrap();
 
         let mut live = 0;
-        let job_id = fire(&mut tenant, &tenant_id, schedule_id, &mut live, 10)
-            .unwrap()
-            .unwrap();
+        let job_id = fire(
+            &Core::new(MockConfig::default()),
+            &mut tenant,
+            &tenant_id,
+            schedule_id,
+            &mut live,
+            10,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(live, 1);
         let job = tenant.jobs.get(job_id).unwrap();
         assert_eq!(job.credential_ids, vec![credential]);
@@ -250,26 +265,47 @@ mod tests {
         tenant.schedules.insert(plain).unwrap();
 
         let mut live = 0;
-        let error = fire(&mut tenant, &tenant_id, without_credential, &mut live, 10)
-            .unwrap()
-            .unwrap_err();
+        let error = fire(
+            &Core::new(MockConfig::default()),
+            &mut tenant,
+            &tenant_id,
+            without_credential,
+            &mut live,
+            10,
+        )
+        .unwrap()
+        .unwrap_err();
         assert_eq!(
             error,
             format!("Not launched: credential {gone} no longer exists")
         );
         let mut live = 10;
-        let error = fire(&mut tenant, &tenant_id, plain_id, &mut live, 10)
-            .unwrap()
-            .unwrap_err();
+        let error = fire(
+            &Core::new(MockConfig::default()),
+            &mut tenant,
+            &tenant_id,
+            plain_id,
+            &mut live,
+            10,
+        )
+        .unwrap()
+        .unwrap_err();
         assert!(
             error.contains("already has 10 queued or running jobs"),
             "{error}"
         );
         assert_eq!(live_jobs(&tenant, 10), 0, "no job was made");
         let mut live = 9;
-        assert!(fire(&mut tenant, &tenant_id, plain_id, &mut live, 10)
-            .unwrap()
-            .is_ok());
+        assert!(fire(
+            &Core::new(MockConfig::default()),
+            &mut tenant,
+            &tenant_id,
+            plain_id,
+            &mut live,
+            10
+        )
+        .unwrap()
+        .is_ok());
         assert_eq!(live_jobs(&tenant, 10), 1);
     }
 }

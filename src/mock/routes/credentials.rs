@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::http::envelope::{ApiError, Issue};
 use crate::mock::engine::core::Core;
 use crate::mock::input::Fields;
-use crate::mock::state::credentials::{Change, CredentialError};
+use crate::mock::state::credentials::{credential_cost, Change, CredentialError};
 use crate::mock::state::tenant_id::TenantId;
 
 /// The issue of a `credentials/update` that names no change.
@@ -41,8 +41,11 @@ pub(crate) fn create(
     let (Some(name), Some(value)) = (name, value) else {
         return Err(ApiError::validation(Vec::new()));
     };
-    let tenant = core.tenant(tenant);
+    let tenant_id = tenant;
+    let tenant = core.tenant(tenant_id)?;
     let mut tenant = tenant.lock();
+    let cost = credential_cost(name, value.to_string().len());
+    core.make_room(&mut tenant, tenant_id, cost)?;
     let seq = tenant.next_seq();
     let id = tenant.credentials.create(seq, name, value)?;
     Ok(json!({
@@ -65,8 +68,11 @@ pub(crate) fn upsert(
     let (Some(name), Some(value)) = (name, value) else {
         return Err(ApiError::validation(Vec::new()));
     };
-    let tenant = core.tenant(tenant);
+    let tenant_id = tenant;
+    let tenant = core.tenant(tenant_id)?;
     let mut tenant = tenant.lock();
+    let cost = credential_cost(name, value.to_string().len());
+    core.make_room(&mut tenant, tenant_id, cost)?;
     let seq = tenant.next_seq();
     let (id, overwritten) = tenant.credentials.upsert(seq, name, value)?;
     let message = if overwritten {
@@ -153,8 +159,18 @@ pub(crate) fn update(
     let Some(id) = id else {
         return Err(ApiError::validation(Vec::new()));
     };
-    let tenant = core.tenant_or_empty(tenant);
+    let tenant_id = tenant;
+    let tenant = core.tenant_or_empty(tenant_id);
     let mut tenant = tenant.lock();
+    if tenant.credentials.exists(id) {
+        // At most what the change adds: a merge grows the value by no more than the patch.
+        let patch = match change {
+            Some(Change::Merge(value) | Change::MergeOrReplace(value)) => value.to_string().len(),
+            None => 0,
+        };
+        let cost = credential_cost(name.unwrap_or_default(), patch);
+        core.make_room(&mut tenant, tenant_id, cost)?;
+    }
     tenant.credentials.update(id, name, change)?;
     Ok(json!({ "success": true, "message": "Credential updated successfully" }))
 }

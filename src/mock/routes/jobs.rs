@@ -23,8 +23,11 @@ use crate::mock::engine::core::Core;
 use crate::mock::input::launch::check_options;
 use crate::mock::input::{invalid_uuid, parse_uuid, Fields};
 use crate::mock::state::job_lifecycle::{cancel, enqueue_job};
-use crate::mock::state::job_store::{Job, JobError, JobStatus, STATUSES};
+use crate::mock::state::job_store::{
+    job_cost, lifecycle_log_cost, Job, JobError, JobStatus, STATUSES,
+};
 use crate::mock::state::logs::LogLine;
+use crate::mock::state::stored_json::StoredJson;
 use crate::mock::state::tenant_id::TenantId;
 
 /// The request header through which a caller names the credentials a job uses.
@@ -87,7 +90,7 @@ pub(crate) fn create(
     // A tenant that does not exist yet has no credentials, so a job that references any is
     // refused without creating it.
     let tenant = if references.is_empty() {
-        core.tenant(tenant_id)
+        core.tenant(tenant_id)?
     } else {
         core.tenant_or_empty(tenant_id)
     };
@@ -106,12 +109,16 @@ pub(crate) fn create(
         }
         let id = Uuid::new_v4();
         let hooks = job_hooks(&tenant, id, &hook_request, None).map_err(ApiError::from)?;
+        let params = StoredJson::new(params.unwrap_or(&json!({})));
+        let cost = job_cost(workflow, &params, nonce, references.len(), &hooks)
+            + lifecycle_log_cost(workflow);
+        core.make_room(&mut tenant, tenant_id, cost)?;
         enqueue_job(
             &mut tenant,
             tenant_id,
             id,
             workflow,
-            params.cloned().unwrap_or_else(|| json!({})),
+            params,
             references,
             nonce.map(str::to_string),
             hooks,
@@ -219,7 +226,7 @@ pub(crate) fn debug_report(
         "completed_at": job.completed_at,
         "error": job.error,
         "mapped_stack": job.mapped_stack,
-        "job_params": job.params,
+        "job_params": job.params.to_value(),
         "logs": logs,
     }))
 }

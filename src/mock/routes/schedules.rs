@@ -19,10 +19,12 @@ use crate::mock::cron::{CronSpec, DEFAULT_TIMEZONE};
 use crate::mock::engine::core::Core;
 use crate::mock::input::launch::check_options;
 use crate::mock::input::{validation_error, Fields};
+use crate::mock::state::budget::overhead;
 use crate::mock::state::credentials::CredentialStore;
 use crate::mock::state::job_store::JobError;
 use crate::mock::state::launch::LaunchOptions;
 use crate::mock::state::schedules::{Schedule, ScheduleCallback, ScheduleError, MAX_SCHEDULES};
+use crate::mock::state::stored_json::StoredJson;
 use crate::mock::state::tenant_id::TenantId;
 use crate::mock::state::webhooks::SecretOwner;
 use crate::runtime::clock;
@@ -63,6 +65,25 @@ struct ScheduleInput<'a> {
     callback: CallbackChange<'a>,
     skip_callbacks: Option<bool>,
     enabled: Option<bool>,
+}
+
+impl ScheduleInput<'_> {
+    /// At most the bytes storing this input adds to a schedule (see `state/budget.rs`).
+    fn bytes(&self) -> usize {
+        let callback = match &self.callback {
+            CallbackChange::Set { url, secret } => url.len() + secret.len() + 16,
+            _ => 0,
+        };
+        overhead::SCHEDULE
+            + self.params.map_or(0, |params| {
+                serde_json::to_string(params).map_or(0, |text| text.len())
+            })
+            + self.workflow.map_or(0, str::len)
+            + self.cron_expr.map_or(0, str::len)
+            + self.timezone.map_or(0, str::len)
+            + self.launch.start_url.as_ref().map_or(0, String::len)
+            + callback
+    }
 }
 
 /// The issue for a `callback_secret` given without a `callback_url` to go with it.
@@ -175,11 +196,12 @@ pub(crate) fn create(
     let (spec, next_fire_at) = timing(cron_expr, timezone, enabled, now)?;
     let id = Uuid::new_v4();
     let answer = {
-        let tenant = core.tenant(tenant_id);
+        let tenant = core.tenant(tenant_id)?;
         let mut tenant = tenant.lock();
         if tenant.schedules.len() >= MAX_SCHEDULES {
             return Err(ScheduleError::TooMany.into());
         }
+        core.make_room(&mut tenant, tenant_id, given.bytes())?;
         check_credential(&tenant.credentials, given.credential)?;
         let callback = match given.callback {
             CallbackChange::Set { url, secret } => Some(ScheduleCallback {
@@ -193,10 +215,12 @@ pub(crate) fn create(
             id,
             seq: tenant.next_seq(),
             workflow: workflow.to_string(),
-            params: given
-                .params
-                .cloned()
-                .map_or_else(|| json!({}), Value::Object),
+            params: StoredJson::new(
+                &given
+                    .params
+                    .cloned()
+                    .map_or_else(|| json!({}), Value::Object),
+            ),
             cron_expr: cron_expr.to_string(),
             timezone: timezone.to_string(),
             spec,
@@ -238,7 +262,7 @@ pub(crate) fn get(
     input: Option<&Value>,
 ) -> Result<Value, ApiError> {
     let id = read_id(input)?;
-    let tenant = core.tenant(tenant_id);
+    let tenant = core.tenant_or_empty(tenant_id);
     let tenant = tenant.lock();
     let schedule = tenant.schedules.get(id).ok_or(ScheduleError::NotFound)?;
     Ok(json!({ "schedule": schedule.to_json() }))
@@ -257,7 +281,7 @@ pub(crate) fn list(
         .integer("limit", 1, MAX_LIMIT)
         .unwrap_or(DEFAULT_LIMIT);
     fields.finish()?;
-    let tenant = core.tenant(tenant_id);
+    let tenant = core.tenant_or_empty(tenant_id);
     let tenant = tenant.lock();
     let limit = usize::try_from(limit).unwrap_or(50);
     let schedules: Vec<Value> = tenant
@@ -287,8 +311,11 @@ pub(crate) fn update(
     };
     let now = clock::now();
     let answer = {
-        let tenant = core.tenant(tenant_id);
+        let tenant = core.tenant_or_empty(tenant_id);
         let mut tenant = tenant.lock();
+        if tenant.schedules.get(id).is_some() {
+            core.make_room(&mut tenant, tenant_id, given.bytes())?;
+        }
         let current = tenant.schedules.get(id).ok_or(ScheduleError::NotFound)?;
         let cron_expr = given.cron_expr.unwrap_or(&current.cron_expr).to_string();
         let timezone = given.timezone.unwrap_or(&current.timezone).to_string();
@@ -323,7 +350,7 @@ pub(crate) fn update(
             schedule.workflow = workflow.to_string();
         }
         if let Some(params) = given.params {
-            schedule.params = Value::Object(params.clone());
+            schedule.params = StoredJson::new(&Value::Object(params.clone()));
         }
         schedule.cron_expr = cron_expr;
         schedule.timezone = timezone;
@@ -354,7 +381,7 @@ pub(crate) fn delete(
     input: Option<&Value>,
 ) -> Result<Value, ApiError> {
     let id = read_id(input)?;
-    if !core.tenant(tenant_id).lock().schedules.remove(id) {
+    if !core.tenant_or_empty(tenant_id).lock().schedules.remove(id) {
         return Err(ScheduleError::NotFound.into());
     }
     core.schedules_changed();

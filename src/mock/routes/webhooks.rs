@@ -14,6 +14,7 @@ use crate::http::envelope::ApiError;
 use crate::mock::engine::core::Core;
 use crate::mock::input::url::url_field;
 use crate::mock::input::{Fields, MAX_TEXT_CHARS};
+use crate::mock::state::budget::overhead;
 use crate::mock::state::tenant_id::TenantId;
 use crate::mock::state::webhooks::{Endpoint, EndpointChange};
 
@@ -44,11 +45,14 @@ pub(crate) fn create(
     let secret = given_secret
         .or(generated.as_ref().map(|s| s.as_str()))
         .unwrap_or_default();
-    let id = core
-        .tenant(tenant_id)
-        .lock()
-        .webhooks
-        .create(url, secret, description, active)?;
+    let id = {
+        let tenant = core.tenant(tenant_id)?;
+        let mut tenant = tenant.lock();
+        let cost =
+            overhead::ENDPOINT + url.len() + secret.len() + 16 + description.map_or(0, str::len);
+        core.make_room(&mut tenant, tenant_id, cost)?;
+        tenant.webhooks.create(url, secret, description, active)?
+    };
     let mut answer = json!({
         "success": true,
         "webhook_endpoint_id": id,
@@ -67,7 +71,7 @@ pub(crate) fn list(
     input: Option<&Value>,
 ) -> Result<Value, ApiError> {
     Fields::new(input, true).finish()?;
-    let tenant = core.tenant(tenant_id);
+    let tenant = core.tenant_or_empty(tenant_id);
     let tenant = tenant.lock();
     let endpoints: Vec<Value> = tenant.webhooks.list().map(Endpoint::to_json).collect();
     Ok(json!({ "webhook_endpoints": endpoints }))
@@ -100,7 +104,15 @@ pub(crate) fn update(
     let Some(id) = id else {
         return Err(ApiError::validation(Vec::new()));
     };
-    core.tenant(tenant_id).lock().webhooks.update(id, &change)?;
+    let tenant = core.tenant_or_empty(tenant_id);
+    let mut tenant = tenant.lock();
+    if tenant.webhooks.list().any(|endpoint| endpoint.id == id) {
+        let cost = change.url.map_or(0, str::len)
+            + change.secret.map_or(0, |secret| secret.len() + 16)
+            + change.description.flatten().map_or(0, str::len);
+        core.make_room(&mut tenant, tenant_id, cost)?;
+    }
+    tenant.webhooks.update(id, &change)?;
     Ok(json!({ "success": true, "message": "Webhook endpoint updated successfully" }))
 }
 
@@ -116,7 +128,7 @@ pub(crate) fn delete(
     let Some(id) = id else {
         return Err(ApiError::validation(Vec::new()));
     };
-    core.tenant(tenant_id).lock().webhooks.delete(id)?;
+    core.tenant_or_empty(tenant_id).lock().webhooks.delete(id)?;
     Ok(json!({ "success": true, "message": "Webhook endpoint deleted successfully" }))
 }
 

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::budget::overhead;
 use super::tenant_id::TenantId;
 use crate::http::envelope::ApiError;
 use crate::runtime::clock;
@@ -55,6 +56,21 @@ pub(crate) struct Credential {
     pub(crate) updated_at: String,
 }
 
+impl Credential {
+    /// Bytes it takes: its name (kept twice, here and in the name index) and ciphertext.
+    fn bytes(&self) -> usize {
+        overhead::CREDENTIAL + 2 * self.name.len() + self.sealed.len()
+    }
+}
+
+/// What AES-SIV adds to a plaintext: its 16-byte synthetic IV.
+const SIV_TAG: usize = 16;
+
+/// Bytes a credential called `name` with a value of `value_len` bytes of JSON would take.
+pub(crate) fn credential_cost(name: &str, value_len: usize) -> usize {
+    overhead::CREDENTIAL + 2 * name.len() + value_len + SIV_TAG
+}
+
 /// How `update` changes a stored value.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Change<'a> {
@@ -81,6 +97,8 @@ pub(crate) struct CredentialStore {
     sealer: Sealer,
     by_id: HashMap<Uuid, Credential>,
     by_name: HashMap<String, Uuid>,
+    /// Bytes its credentials take (see `budget.rs`).
+    bytes: usize,
 }
 
 impl CredentialStore {
@@ -90,6 +108,7 @@ impl CredentialStore {
             sealer,
             by_id: HashMap::new(),
             by_name: HashMap::new(),
+            bytes: 0,
         }
     }
 
@@ -117,6 +136,15 @@ impl CredentialStore {
         serde_json::from_slice(plaintext.expose()).map_err(|_| CredentialError::Unreadable)
     }
 
+    /// Bytes its credentials take.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
     pub(crate) fn exists(&self, id: Uuid) -> bool {
         self.by_id.contains_key(&id)
     }
@@ -135,17 +163,16 @@ impl CredentialStore {
         let sealed = self.seal(id, value)?;
         let now = clock::now_string();
         self.by_name.insert(name.to_string(), id);
-        self.by_id.insert(
+        let credential = Credential {
             id,
-            Credential {
-                id,
-                seq,
-                name: name.to_string(),
-                sealed,
-                created_at: now.clone(),
-                updated_at: now,
-            },
-        );
+            seq,
+            name: name.to_string(),
+            sealed,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        self.bytes += credential.bytes();
+        self.by_id.insert(id, credential);
         Ok(id)
     }
 
@@ -161,8 +188,10 @@ impl CredentialStore {
         };
         let sealed = self.seal(id, value)?;
         let credential = self.by_id.get_mut(&id).ok_or(CredentialError::NotFound)?;
+        self.bytes -= credential.bytes();
         credential.sealed = sealed;
         credential.updated_at = clock::now_string();
+        self.bytes += credential.bytes();
         Ok((id, true))
     }
 
@@ -202,6 +231,7 @@ impl CredentialStore {
             None => None,
         };
         let credential = self.by_id.get_mut(&id).ok_or(CredentialError::NotFound)?;
+        self.bytes -= credential.bytes();
         if let Some(sealed) = sealed {
             credential.sealed = sealed;
         }
@@ -213,12 +243,14 @@ impl CredentialStore {
             }
         }
         credential.updated_at = clock::now_string();
+        self.bytes += credential.bytes();
         Ok(())
     }
 
     /// Removes a credential. The caller has checked that no live job references it.
     pub(crate) fn remove(&mut self, id: Uuid) -> Result<(), CredentialError> {
         let credential = self.by_id.remove(&id).ok_or(CredentialError::NotFound)?;
+        self.bytes -= credential.bytes();
         self.by_name.remove(&credential.name);
         Ok(())
     }

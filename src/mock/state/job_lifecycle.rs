@@ -16,17 +16,18 @@
 //! happened, by returning whether the job ended, and the caller dispatches the end (result
 //! delivery, the schedule's outcome, retention). Nothing here reaches up into the engine.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::job_hooks::JobHooks;
 use super::job_store::{stable_uuid, Job, JobError, JobStatus, DEFAULT_TIMEOUT_SECONDS};
-use super::logs::LogLine;
+use super::logs::{LogLine, LogMessage};
+use super::stored_json::StoredJson;
 use super::tenant::Tenant;
 use super::tenant_id::TenantId;
 use crate::runtime::clock;
 
-fn log(tenant: &mut Tenant, job: &Job, level: &'static str, message: String) {
+fn log(tenant: &mut Tenant, job: &Job, level: &'static str, message: impl Into<LogMessage>) {
     let seq = tenant.next_seq();
     tenant.logs.push(
         seq,
@@ -34,7 +35,7 @@ fn log(tenant: &mut Tenant, job: &Job, level: &'static str, message: String) {
             job_id: job.id,
             workflow: job.workflow.clone(),
             level,
-            message,
+            message: message.into(),
             timestamp: clock::now_string(),
         },
     );
@@ -48,7 +49,7 @@ pub(crate) fn enqueue_job(
     tenant_id: &TenantId,
     id: Uuid,
     workflow: &str,
-    params: Value,
+    params: StoredJson,
     credential_ids: Vec<Uuid>,
     nonce: Option<String>,
     hooks: JobHooks,
@@ -106,8 +107,7 @@ pub(crate) fn start(tenant: &mut Tenant, id: Uuid) -> bool {
         format!("Job started: workflow {}", job.workflow),
     );
     if job.workflow.starts_with("echo") {
-        let params = serde_json::to_string(&job.params).unwrap_or_default();
-        log(tenant, &job, "info", format!("Workflow input: {params}"));
+        log(tenant, &job, "info", LogMessage::Input(job.params.clone()));
     }
     true
 }
@@ -235,7 +235,8 @@ mod tests {
             .logs
             .of_job(id)
             .iter()
-            .any(|line| line.level == "error" && line.message.contains("timed out after 7s")));
+            .any(|line| line.level == "error"
+                && line.message.to_string().contains("timed out after 7s")));
     }
 
     #[test]
@@ -246,7 +247,7 @@ mod tests {
         let lines = t.logs.of_job(id);
         assert!(lines
             .iter()
-            .any(|line| line.message.contains(r#"{"b":1,"a":2}"#)));
+            .any(|line| line.message.to_string().contains(r#"{"b":1,"a":2}"#)));
     }
 
     #[test]

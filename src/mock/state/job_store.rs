@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::budget::overhead;
 use super::job_hooks::JobHooks;
+use super::stored_json::StoredJson;
 use super::tenant_id::TenantId;
 use crate::http::envelope::ApiError;
 
@@ -89,8 +91,8 @@ pub(crate) struct Job {
     pub(crate) workflow: String,
     pub(crate) deployment_id: Uuid,
     pub(crate) workflow_id: Uuid,
-    /// Exactly as received.
-    pub(crate) params: Value,
+    /// Exactly as received, kept as compact text.
+    pub(crate) params: StoredJson,
     pub(crate) status: JobStatus,
     pub(crate) created_at: String,
     pub(crate) started_at: Option<String>,
@@ -107,6 +109,18 @@ pub(crate) struct Job {
 }
 
 impl Job {
+    /// Bytes it takes, counted when it is stored: its params and strings, and room for the
+    /// result, error and stack its end writes (each at most a few times its workflow name).
+    pub(crate) fn bytes(&self) -> usize {
+        job_cost(
+            &self.workflow,
+            &self.params,
+            self.nonce.as_deref(),
+            self.credential_ids.len(),
+            &self.hooks,
+        )
+    }
+
     pub(crate) fn to_json(&self) -> Value {
         json!({
             "job_id": self.id,
@@ -114,7 +128,7 @@ impl Job {
             "deployment_version": 1,
             "workflow_id": self.workflow_id,
             "workflow": self.workflow,
-            "params": self.params,
+            "params": self.params.to_value(),
             "status": self.status.as_str(),
             "created_at": self.created_at,
             "started_at": self.started_at,
@@ -157,6 +171,32 @@ impl Job {
     }
 }
 
+/// Bytes a job takes (see [`Job::bytes`]).
+pub(crate) fn job_cost(
+    workflow: &str,
+    params: &StoredJson,
+    nonce: Option<&str>,
+    credentials: usize,
+    hooks: &JobHooks,
+) -> usize {
+    let callback = hooks.callback.as_ref().map_or(0, |callback| {
+        callback.url.len() + callback.sealed_secret.len()
+    });
+    let start_url = hooks.launch.start_url.as_ref().map_or(0, String::len);
+    overhead::JOB
+        + params.len()
+        + 4 * workflow.len()
+        + 2 * nonce.map_or(0, str::len)
+        + 16 * credentials
+        + callback
+        + start_url
+}
+
+/// Bytes to make room for besides the job: the log lines its lifecycle writes.
+pub(crate) fn lifecycle_log_cost(workflow: &str) -> usize {
+    4 * (overhead::LOG_LINE + 2 * workflow.len() + 160)
+}
+
 /// A UUID that is the same every time for one tenant, kind and workflow, so a workflow keeps
 /// its `deployment_id` and `workflow_id` across jobs (and restarts).
 pub(crate) fn stable_uuid(tenant: &TenantId, kind: &str, workflow: &str) -> Uuid {
@@ -178,8 +218,13 @@ pub(crate) struct JobStore {
     by_id: HashMap<Uuid, Job>,
     order: BTreeMap<u64, Uuid>,
     nonces: HashMap<String, Uuid>,
-    /// Finished jobs in the order they finished, for dropping the oldest.
-    finished: VecDeque<Uuid>,
+    /// Finished jobs in the order they finished (with the budget's tick then), for dropping
+    /// the oldest.
+    finished: VecDeque<(u64, Uuid)>,
+    /// Bytes its jobs take, each counted as it was stored (see `budget.rs`).
+    bytes: usize,
+    /// Bytes counted for each job, so removing one takes off what was added.
+    counted: HashMap<Uuid, usize>,
 }
 
 impl JobStore {
@@ -188,7 +233,30 @@ impl JobStore {
             self.nonces.insert(nonce.clone(), job.id);
         }
         self.order.insert(job.seq, job.id);
+        let bytes = job.bytes();
+        self.bytes += bytes;
+        self.counted.insert(job.id, bytes);
         self.by_id.insert(job.id, job);
+    }
+
+    /// Bytes its jobs take.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether any job is queued or running.
+    pub(crate) fn has_live(&self) -> bool {
+        self.by_id.len() > self.finished.len()
+    }
+
+    /// When its oldest finished job ended (the budget's tick), if it has one.
+    pub(crate) fn oldest_finished(&self) -> Option<u64> {
+        self.finished.front().map(|(tick, _)| *tick)
+    }
+
+    /// Takes its oldest finished job out of the finished order, for the caller to drop.
+    pub(crate) fn pop_oldest_finished(&mut self) -> Option<Uuid> {
+        self.finished.pop_front().map(|(_, id)| id)
     }
 
     pub(crate) fn get(&self, id: Uuid) -> Option<&Job> {
@@ -206,6 +274,7 @@ impl JobStore {
     /// Forgets a job and its nonce.
     pub(crate) fn remove(&mut self, id: Uuid) -> Option<Job> {
         let job = self.by_id.remove(&id)?;
+        self.bytes -= self.counted.remove(&id).unwrap_or(0);
         self.order.remove(&job.seq);
         if let Some(nonce) = &job.nonce {
             if self.nonces.get(nonce) == Some(&id) {
@@ -218,10 +287,13 @@ impl JobStore {
     /// Notes that a job ended; returns the oldest finished jobs beyond `keep`, forgotten here
     /// and to be dropped with their logs by the caller
     /// (`job_lifecycle::drop_job`).
-    pub(crate) fn retire(&mut self, id: Uuid, keep: usize) -> Vec<Uuid> {
-        self.finished.push_back(id);
+    pub(crate) fn retire(&mut self, id: Uuid, keep: usize, tick: u64) -> Vec<Uuid> {
+        if !self.by_id.contains_key(&id) {
+            return Vec::new();
+        }
+        self.finished.push_back((tick, id));
         let excess = self.finished.len().saturating_sub(keep);
-        self.finished.drain(..excess).collect()
+        self.finished.drain(..excess).map(|(_, id)| id).collect()
     }
 
     #[cfg(test)]
@@ -271,7 +343,7 @@ impl Job {
             workflow: workflow.into(),
             deployment_id: stable_uuid(&tenant_id, "deployment", workflow),
             workflow_id: stable_uuid(&tenant_id, "workflow", workflow),
-            params: json!({"b": 1, "a": 2}),
+            params: StoredJson::new(&json!({"b": 1, "a": 2})),
             status: JobStatus::Queued,
             created_at: crate::runtime::clock::now_string(),
             started_at: None,
@@ -302,11 +374,11 @@ mod tests {
     #[test]
     fn each_store_keeps_its_own_finished_jobs() {
         let mut store = JobStore::default();
-        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
-        assert!(store.retire(ids[0], 2).is_empty());
-        assert!(store.retire(ids[1], 2).is_empty());
-        assert_eq!(store.retire(ids[2], 2), vec![ids[0]]);
-        assert_eq!(store.retire(ids[3], 2), vec![ids[1]]);
+        let ids: Vec<Uuid> = (0..4u64).map(|i| job(&mut store, i + 1, "w")).collect();
+        assert!(store.retire(ids[0], 2, 1).is_empty());
+        assert!(store.retire(ids[1], 2, 2).is_empty());
+        assert_eq!(store.retire(ids[2], 2, 3), vec![ids[0]]);
+        assert_eq!(store.retire(ids[3], 2, 4), vec![ids[1]]);
     }
 
     #[test]

@@ -3,12 +3,38 @@
 //! Each job writes a few lines over its lifecycle (queued, started, completed, failed or
 //! cancelled; `echo*` workflows also log their input), and every delivery attempt of its
 //! result adds one. Lines are kept per tenant in the order they were written and leave with
-//! their job when it is dropped, so memory stays bounded by the job limit.
+//! their job when it is dropped, and count against the tenant's bytes (`budget.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+use super::budget::overhead;
+use super::stored_json::StoredJson;
+
+/// What a log line says.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum LogMessage {
+    Text(String),
+    /// `Workflow input: <params>`, sharing the job's params text instead of copying it.
+    Input(StoredJson),
+}
+
+impl std::fmt::Display for LogMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(text) => f.write_str(text),
+            Self::Input(params) => write!(f, "Workflow input: {}", params.as_str()),
+        }
+    }
+}
+
+impl From<String> for LogMessage {
+    fn from(text: String) -> Self {
+        Self::Text(text)
+    }
+}
 
 /// One log line.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,17 +42,26 @@ pub(crate) struct LogLine {
     pub(crate) job_id: Uuid,
     pub(crate) workflow: String,
     pub(crate) level: &'static str,
-    pub(crate) message: String,
+    pub(crate) message: LogMessage,
     pub(crate) timestamp: String,
 }
 
 impl LogLine {
+    /// Bytes it takes; an input line shares its job's params, which the job counts.
+    fn bytes(&self) -> usize {
+        let message = match &self.message {
+            LogMessage::Text(text) => text.len(),
+            LogMessage::Input(_) => 0,
+        };
+        overhead::LOG_LINE + self.workflow.len() + message + self.timestamp.len()
+    }
+
     pub(crate) fn to_json(&self) -> Value {
         json!({
             "jobId": self.job_id,
             "workflow": self.workflow,
             "level": self.level,
-            "message": self.message,
+            "message": self.message.to_string(),
             "timestamp": self.timestamp,
         })
     }
@@ -53,18 +88,28 @@ impl LogFilter<'_> {
 pub(crate) struct LogStore {
     lines: BTreeMap<u64, LogLine>,
     by_job: HashMap<Uuid, Vec<u64>>,
+    /// Bytes its lines take (see `budget.rs`).
+    bytes: usize,
 }
 
 impl LogStore {
     pub(crate) fn push(&mut self, seq: u64, line: LogLine) {
         self.by_job.entry(line.job_id).or_default().push(seq);
+        self.bytes += line.bytes();
         self.lines.insert(seq, line);
+    }
+
+    /// Bytes its lines take.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Forgets every line of a job.
     pub(crate) fn remove_job(&mut self, job_id: Uuid) {
         for seq in self.by_job.remove(&job_id).unwrap_or_default() {
-            self.lines.remove(&seq);
+            if let Some(line) = self.lines.remove(&seq) {
+                self.bytes -= line.bytes();
+            }
         }
     }
 
@@ -111,7 +156,7 @@ mod tests {
             job_id,
             workflow: "w".into(),
             level,
-            message: "m".into(),
+            message: LogMessage::Text("m".into()),
             timestamp: "t".into(),
         }
     }

@@ -8,8 +8,10 @@
 //! (which also seals every callback secret) and `schedules.rs`; a job carries its
 //! `job_hooks.rs` and both jobs and schedules keep their `launch.rs` options.
 //! `job_lifecycle.rs` creates, starts, ends, cancels and drops jobs, and reports an end to its
-//! caller instead of acting on it.
+//! caller instead of acting on it. `budget.rs` counts the bytes all this takes and
+//! `stored_json.rs` keeps large JSON inputs as their text.
 
+pub(crate) mod budget;
 pub(crate) mod credentials;
 pub(crate) mod job_hooks;
 pub(crate) mod job_lifecycle;
@@ -17,6 +19,7 @@ pub(crate) mod job_store;
 pub(crate) mod launch;
 pub(crate) mod logs;
 pub(crate) mod schedules;
+pub(crate) mod stored_json;
 pub(crate) mod tenant;
 pub(crate) mod tenant_id;
 pub(crate) mod webhooks;

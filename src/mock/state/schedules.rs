@@ -14,8 +14,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::budget::overhead;
 use super::job_store::{Job, JobError, JobStatus};
 use super::launch::LaunchOptions;
+use super::stored_json::StoredJson;
 use super::webhooks::WebhookError;
 use crate::http::envelope::ApiError;
 use crate::mock::cron::{CronSpec, CronSpecError};
@@ -62,7 +64,8 @@ pub(crate) struct Schedule {
     pub(crate) id: Uuid,
     pub(crate) seq: u64,
     pub(crate) workflow: String,
-    pub(crate) params: Value,
+    /// As given, kept as compact text.
+    pub(crate) params: StoredJson,
     pub(crate) cron_expr: String,
     pub(crate) timezone: String,
     /// The parsed `cron_expr` in `timezone`; set together with them.
@@ -84,6 +87,21 @@ pub(crate) struct Schedule {
 }
 
 impl Schedule {
+    /// Bytes it takes: its params and strings.
+    pub(crate) fn bytes(&self) -> usize {
+        let callback = self.callback.as_ref().map_or(0, |callback| {
+            callback.url.len() + callback.sealed_secret.len()
+        });
+        overhead::SCHEDULE
+            + self.params.len()
+            + self.workflow.len()
+            + self.cron_expr.len()
+            + self.timezone.len()
+            + self.launch.start_url.as_ref().map_or(0, String::len)
+            + self.last_error.as_ref().map_or(0, String::len)
+            + callback
+    }
+
     /// The `timeout_seconds` its jobs get.
     pub(crate) fn timeout_seconds(&self) -> i64 {
         self.launch
@@ -103,7 +121,7 @@ impl Schedule {
         json!({
             "id": self.id,
             "workflow": self.workflow,
-            "params": self.params,
+            "params": self.params.to_value(),
             "cron_expr": self.cron_expr,
             "timezone": self.timezone,
             "timeout_seconds": self.timeout_seconds(),
@@ -140,7 +158,7 @@ impl Schedule {
             id: Uuid::new_v4(),
             seq,
             workflow: workflow.into(),
-            params: json!({}),
+            params: StoredJson::new(&json!({})),
             cron_expr: expr.into(),
             timezone: "UTC".into(),
             spec: CronSpec::parse(expr, "UTC").unwrap(),
@@ -177,6 +195,15 @@ impl ScheduleStore {
 
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Bytes its schedules take (at most [`MAX_SCHEDULES`], so counted when asked).
+    pub(crate) fn bytes(&self) -> usize {
+        self.by_id.values().map(Schedule::bytes).sum()
     }
 
     /// Adds a schedule unless the tenant already keeps [`MAX_SCHEDULES`].

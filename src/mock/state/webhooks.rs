@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use tracing::error;
 use uuid::Uuid;
 
+use super::budget::overhead;
 use super::tenant_id::TenantId;
 use crate::http::envelope::ApiError;
 use crate::mock::input::url::http_url;
@@ -173,6 +174,23 @@ impl WebhookStore {
             updated_at: now,
         });
         Ok(id)
+    }
+
+    /// Bytes its endpoints take (at most [`MAX_ENDPOINTS`], so counted when asked).
+    pub(crate) fn bytes(&self) -> usize {
+        self.endpoints
+            .iter()
+            .map(|endpoint| {
+                overhead::ENDPOINT
+                    + endpoint.url.len()
+                    + endpoint.sealed_secret.len()
+                    + endpoint.description.as_ref().map_or(0, String::len)
+            })
+            .sum()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.endpoints.is_empty()
     }
 
     pub(crate) fn list(&self) -> impl Iterator<Item = &Endpoint> {
