@@ -40,6 +40,16 @@ pub struct PeerAddr(pub SocketAddr);
 /// (it would raise a smaller value silently, so the command line refuses one).
 pub const MIN_HEADER_BYTES: usize = 8192;
 
+/// Requests one HTTP/2 connection may have open at once (hyper's default is 200).
+pub const H2_MAX_STREAMS: u32 = 32;
+
+/// How much request body one HTTP/2 stream may send before the server has read it.
+pub const H2_STREAM_WINDOW: u32 = 256 * 1024;
+
+/// How much request body one HTTP/2 connection may send, over all its streams, before the
+/// server has read it: what an HTTP/2 client can make the server buffer unread.
+pub const H2_CONNECTION_WINDOW: u32 = 1024 * 1024;
+
 /// What a server reports about its connections to whoever counts them (the sidecar's
 /// metrics), without this module knowing who that is.
 pub trait ConnectionObserver: Send + Sync + 'static {
@@ -117,7 +127,12 @@ pub async fn serve<H: Handler>(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_pending_accept_reset_streams(H2_MAX_STREAMS as usize)
+        .max_local_error_reset_streams(Some(64));
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));

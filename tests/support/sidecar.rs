@@ -32,6 +32,8 @@ pub fn portal_job() -> Value {
 pub struct Options {
     pub timeout: Duration,
     pub max_body: usize,
+    /// The body memory budget (`--max-body-memory`).
+    pub max_body_memory: usize,
     pub cache: CacheConfig,
     pub resolve_schedules: bool,
     /// The key the sidecar sends upstream.
@@ -50,6 +52,7 @@ impl Default for Options {
         Self {
             timeout: Duration::from_secs(5),
             max_body: 1 << 20,
+            max_body_memory: libretto_sidecar::http::budget::DEFAULT_MAX_BODY_MEMORY,
             cache: CacheConfig::default(),
             resolve_schedules: false,
             key: UPSTREAM_KEY,
@@ -82,6 +85,7 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
         proxy: ProxyConfig {
             max_body: options.max_body,
             resolve_schedules: options.resolve_schedules,
+            max_body_memory: options.max_body_memory,
         },
         cache: options.cache,
         guard: options.guard,
