@@ -99,10 +99,12 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
     let readiness = sidecar.readiness().clone();
     let admin_listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let admin_addr = admin_listener.local_addr().unwrap();
+    let admin = sidecar.admin();
+    let admin_options = admin.server_options();
     tokio::spawn(server::serve(
         admin_listener,
-        sidecar.admin(),
-        ServerOptions::default(),
+        admin,
+        admin_options,
         std::future::pending(),
     ));
     let listener = server::bind(config.listen).await.unwrap();

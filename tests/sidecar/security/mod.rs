@@ -10,6 +10,7 @@ mod access;
 mod budget;
 mod limits;
 mod policy;
+mod probes;
 mod reads;
 mod scrubbing;
 
