@@ -90,7 +90,7 @@ mod tests {
     fn depth_skips_strings_and_stops_at_the_limit() {
         let body = br#"{"json":{"params":{"a":["[[[[", "\"[[", {"b":[1,2]}]}}}"#;
         let measured = shape(body, 64).unwrap();
-        assert_eq!(measured.depth, 5);
+        assert_eq!(measured.depth, 6);
         assert!(measured.values >= 8);
         let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
         assert_eq!(shape(deep.as_bytes(), 64), Err(TooDeep { limit: 64 }));
