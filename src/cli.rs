@@ -149,6 +149,12 @@ pub struct ServeArgs {
     #[arg(long, env = "LIBRETTO_SIDECAR_MAX_BODY", default_value = "1MiB", value_parser = parse_size)]
     pub max_body: usize,
 
+    /// Memory for all request bodies held at once, across every connection and HTTP/2 stream
+    /// (bytes, or 64MiB): a body read whole holds its bytes and the estimate of its parsed form;
+    /// past it requests are answered 503 BODY_BUDGET_EXHAUSTED at once.
+    #[arg(long, env = "LIBRETTO_SIDECAR_MAX_BODY_MEMORY", default_value = "64MiB", value_parser = parse_size)]
+    pub max_body_memory: usize,
+
     /// How long a fetched credential is served from the cache.
     #[arg(long, env = "LIBRETTO_SIDECAR_CACHE_TTL", default_value = "60s", value_parser = parse_duration)]
     pub cache_ttl: Duration,

@@ -3,6 +3,7 @@
 //! headers, request ids, content type and encoding), each written once.
 
 pub mod body;
+pub mod budget;
 pub(crate) mod conn_limits;
 pub mod envelope;
 pub(crate) mod headers;

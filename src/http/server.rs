@@ -40,6 +40,16 @@ pub struct PeerAddr(pub SocketAddr);
 /// (it would raise a smaller value silently, so the command line refuses one).
 pub const MIN_HEADER_BYTES: usize = 8192;
 
+/// Requests one HTTP/2 connection may have open at once (hyper's default is 200).
+pub const H2_MAX_STREAMS: u32 = 32;
+
+/// How much request body one HTTP/2 stream may send before the server has read it.
+pub const H2_STREAM_WINDOW: u32 = 256 * 1024;
+
+/// How much request body one HTTP/2 connection may send, over all its streams, before the
+/// server has read it: what an HTTP/2 client can make the server buffer unread.
+pub const H2_CONNECTION_WINDOW: u32 = 1024 * 1024;
+
 /// What a server reports about its connections to whoever counts them (the sidecar's
 /// metrics), without this module knowing who that is.
 pub trait ConnectionObserver: Send + Sync + 'static {
@@ -48,6 +58,21 @@ pub trait ConnectionObserver: Send + Sync + 'static {
     /// A request on a connection over the cap was answered 503.
     fn refused(&self, path: &str);
 }
+
+/// What a connection over the cap may still be answered, without a permit: the admin
+/// listener's probes (`/healthz`, `/readyz`), so a flood of connections cannot make a healthy
+/// process look dead. `None` means the usual 503.
+pub trait OverCapAnswer: Send + Sync + 'static {
+    fn answer(&self, method: &http::Method, path: &str) -> Option<Response<Body>>;
+}
+
+/// Connections over the cap being answered at once, at most (beyond, they are closed at once).
+/// Each is held to [`OVER_CAP_DEADLINE`].
+pub const MAX_OVER_CAP: usize = 1024;
+
+/// How long a connection over the cap has to send its request head; its first byte must come
+/// within half of it.
+pub const OVER_CAP_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Limits applied to every connection.
 #[derive(Clone)]
@@ -64,6 +89,8 @@ pub struct ServerOptions {
     pub observer: Option<Arc<dyn ConnectionObserver>>,
     /// How long a connection may stay silent (no byte either way) before it is closed.
     pub idle_timeout: Duration,
+    /// What connections over the cap may still be answered (the admin listener's probes).
+    pub over_cap: Option<Arc<dyn OverCapAnswer>>,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -87,6 +114,7 @@ impl Default for ServerOptions {
             shutdown_grace: Duration::from_secs(10),
             observer: None,
             idle_timeout: Duration::from_secs(60),
+            over_cap: None,
         }
     }
 }
@@ -117,10 +145,16 @@ pub async fn serve<H: Handler>(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_pending_accept_reset_streams(H2_MAX_STREAMS as usize)
+        .max_local_error_reset_streams(Some(64));
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let over_cap_permits = Arc::new(Semaphore::new(MAX_OVER_CAP));
     tokio::pin!(shutdown);
 
     loop {
@@ -141,7 +175,18 @@ pub async fn serve<H: Handler>(
         let span = info_span!("conn", %peer);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             debug!(parent: &span, "Connection over the cap");
-            tokio::spawn(refuse_over_capacity(io, options.observer.clone()).instrument(span));
+            // The refusals are bounded too: past them a connection is closed unanswered.
+            if let Ok(refusing) = over_cap_permits.clone().try_acquire_owned() {
+                let refusal =
+                    refuse_over_capacity(io, options.observer.clone(), options.over_cap.clone());
+                tokio::spawn(
+                    async move {
+                        refusal.await;
+                        drop(refusing);
+                    }
+                    .instrument(span),
+                );
+            }
             continue;
         };
         let handler = handler.clone();
@@ -191,17 +236,29 @@ fn deadlined(
     ))
 }
 
-/// Answers every request on an over-cap connection with 503 and closes it. The refusal is
+/// Answers every request on an over-cap connection with 503 (or, for the paths `over_cap`
+/// answers, with its answer) and closes it. The refusal is
 /// counted like any other (request by route and status, error by code) and carries a request
 /// id.
 async fn refuse_over_capacity(
     io: TokioIo<tokio::net::TcpStream>,
     observer: Option<Arc<dyn ConnectionObserver>>,
+    over_cap: Option<Arc<dyn OverCapAnswer>>,
 ) {
     let service = service_fn(move |request: Request<Incoming>| {
         let observer = observer.clone();
+        let over_cap = over_cap.clone();
         async move {
             let request_id = crate::http::headers::request_id(request.headers());
+            let answered = over_cap
+                .as_ref()
+                .and_then(|over_cap| over_cap.answer(request.method(), request.uri().path()));
+            if let Some(mut response) = answered {
+                let headers = response.headers_mut();
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+                headers.insert(crate::http::headers::REQUEST_ID_HEADER, request_id);
+                return Ok::<_, Infallible>(response);
+            }
             let mut response = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",
@@ -221,7 +278,12 @@ async fn refuse_over_capacity(
     http1
         .keep_alive(false)
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(2));
+        .header_read_timeout(OVER_CAP_DEADLINE);
+    let io = TokioIo::new(Deadlined::new(
+        io.into_inner(),
+        OVER_CAP_DEADLINE / 2,
+        OVER_CAP_DEADLINE,
+    ));
     if let Err(err) = http1.serve_connection(io, service).await {
         debug!(error = %err, "Refused connection ended with an error");
     }

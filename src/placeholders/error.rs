@@ -71,6 +71,13 @@ pub enum RewriteError {
     /// A body with placeholders that is not wrapped as `{"json": {...}}`, so it has no
     /// `/json/params` for them to stand in.
     NotEnveloped,
+    /// The values filled in would add more than `limit` bytes to the body (an expansion bomb:
+    /// many whole-value placeholders naming a large credential). `path` is where the limit
+    /// was crossed.
+    ExpansionTooLarge {
+        path: String,
+        limit: usize,
+    },
 }
 
 impl RewriteError {
@@ -83,7 +90,8 @@ impl RewriteError {
             | RewriteError::CredentialNotFound { path, .. }
             | RewriteError::FieldNotFound { path, .. }
             | RewriteError::FieldNotText { path, .. }
-            | RewriteError::PatchFailed { path } => path,
+            | RewriteError::PatchFailed { path }
+            | RewriteError::ExpansionTooLarge { path, .. } => path,
         }
     }
 
@@ -98,6 +106,7 @@ impl RewriteError {
             RewriteError::FieldNotFound { .. } => "CREDENTIAL_FIELD_NOT_FOUND",
             RewriteError::FieldNotText { .. } => "CREDENTIAL_FIELD_NOT_TEXT",
             RewriteError::PatchFailed { .. } => "INTERNAL_SERVER_ERROR",
+            RewriteError::ExpansionTooLarge { .. } => "PLACEHOLDER_EXPANSION_TOO_LARGE",
         }
     }
 
@@ -111,6 +120,7 @@ impl RewriteError {
             | RewriteError::FieldNotFound { .. }
             | RewriteError::FieldNotText { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             RewriteError::PatchFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            RewriteError::ExpansionTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -144,6 +154,10 @@ impl RewriteError {
                 credential, field, ..
             } => (Some(credential.as_str()), field.as_deref()),
             RewriteError::PatchFailed { .. } | RewriteError::NotEnveloped => (None, None),
+            RewriteError::ExpansionTooLarge { limit, .. } => {
+                data.insert("limit".into(), json!(limit));
+                (None, None)
+            }
         };
         if let Some(credential) = credential {
             data.insert("credential".into(), Value::String(credential.to_owned()));
@@ -247,6 +261,10 @@ impl fmt::Display for RewriteError {
             RewriteError::PatchFailed { path } => write!(
                 f,
                 "The rewrite of {path} could not be applied to the request body; nothing was forwarded"
+            ),
+            RewriteError::ExpansionTooLarge { path, limit } => write!(
+                f,
+                "The credential values filled in would add more than {limit} bytes to the request body (limit crossed at {path}); nothing was forwarded. Use fewer placeholders naming large values, or name a field of the credential"
             ),
             RewriteError::NotEnveloped => write!(
                 f,

@@ -27,10 +27,12 @@ pub mod grammar;
 mod plan;
 mod scan;
 mod scope;
+mod shape;
 
 pub use error::{Location, RewriteError};
-pub use plan::{apply, plan, redacted};
+pub use plan::{apply, plan, plan_within, redacted};
 pub use scan::{scan, scan_with, Collect, Scan, Scope};
+pub use shape::{shape, Shape, TooDeep, MAX_DEPTH};
 
 use serde_json::Value;
 

@@ -21,6 +21,16 @@ use super::REDACTED;
 /// it is called once per distinct name. The values looked up are wiped before this returns;
 /// the patch holds copies, which its caller should wipe after use (see [`Wipe`] for `Patch`).
 pub fn plan(scan: &Scan, lookup: &dyn Fn(&str) -> Option<Value>) -> Result<Patch, RewriteError> {
+    plan_within(scan, lookup, usize::MAX)
+}
+
+/// [`plan`], refusing with [`RewriteError::ExpansionTooLarge`] once the values filled in add up
+/// to more than `max_added` bytes (their JSON text), before the one that crosses it is copied.
+pub fn plan_within(
+    scan: &Scan,
+    lookup: &dyn Fn(&str) -> Option<Value>,
+    max_added: usize,
+) -> Result<Patch, RewriteError> {
     let values: HashMap<String, Option<WipeOnDrop<Value>>> = scan
         .credential_names()
         .into_iter()
@@ -30,10 +40,24 @@ pub fn plan(scan: &Scan, lookup: &dyn Fn(&str) -> Option<Value>) -> Result<Patch
         })
         .collect();
     let mut operations = Vec::with_capacity(scan.sites.len());
+    let mut added = 0usize;
     for site in &scan.sites {
         let resolve = |placeholder: &Placeholder| resolve(&values, placeholder, &site.path);
+        let too_large = || RewriteError::ExpansionTooLarge {
+            path: site.path.to_string(),
+            limit: max_added,
+        };
         let value = match site.template.whole() {
-            Some(placeholder) => resolve(placeholder)?.clone(),
+            Some(placeholder) => {
+                let found = resolve(placeholder)?;
+                let left = max_added - added;
+                let len = json_len(found, left);
+                if len > left {
+                    return Err(too_large());
+                }
+                added += len;
+                found.clone()
+            }
             None => {
                 // Wiped if a later placeholder fails; otherwise its text moves into the patch.
                 let mut text = WipeOnDrop::new(String::new());
@@ -46,7 +70,12 @@ pub fn plan(scan: &Scan, lookup: &dyn Fn(&str) -> Option<Value>) -> Result<Patch
                             as_text(resolve(placeholder)?, placeholder, &site.path, &mut text)?
                         }
                     }
+                    if text.len() > max_added - added {
+                        // Refused as soon as the text outgrows what is left.
+                        return Err(too_large());
+                    }
                 }
+                added += text.len();
                 Value::String(std::mem::take(&mut *text))
             }
         };
@@ -56,6 +85,30 @@ pub fn plan(scan: &Scan, lookup: &dyn Fn(&str) -> Option<Value>) -> Result<Patch
         }));
     }
     Ok(Patch(operations))
+}
+
+/// The length of a value's JSON text, counted without building it; the count stops a little
+/// past `stop` (anything over it is refused anyway).
+fn json_len(value: &Value, stop: usize) -> usize {
+    struct Counter {
+        count: usize,
+        stop: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.count = self.count.saturating_add(buf.len());
+            if self.count > self.stop {
+                return Err(std::io::Error::other("over the expansion limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter { count: 0, stop };
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.count
 }
 
 /// The value a placeholder points to.

@@ -2,9 +2,15 @@
 //!
 //! It listens apart from the proxy (`--admin-listen`) so that a cluster's probes and scrapers
 //! can reach it while the proxy stays on loopback. It serves no secret and needs no token.
+//!
+//! It has limits of its own ([`Admin::server_options`]), apart from the proxy's: a small
+//! connection cap and short deadlines, so that neither a flood of the proxy port nor one of the
+//! admin port can starve the probes. A connection over the admin cap still gets `/healthz` and
+//! `/readyz` answered (from the readiness state, without a permit); only `/metrics` is refused.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -12,7 +18,7 @@ use serde_json::json;
 
 use crate::http::body::{full, Body};
 use crate::http::envelope::{json_response, ApiError};
-use crate::http::server::Handler;
+use crate::http::server::{Handler, OverCapAnswer, ServerOptions};
 use crate::sidecar::answer::withhold::Learning;
 use crate::sidecar::metrics::Metrics;
 
@@ -103,6 +109,39 @@ impl Admin {
                 response
             }
         }
+    }
+}
+
+/// Connections the admin listener serves at once (probes and scrapes need few).
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
+
+/// How long a client of the admin listener has for its first byte and its request head.
+pub const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long an admin connection may stay silent before it is closed.
+pub const ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Admin {
+    /// The admin listener's own connection limits: [`ADMIN_MAX_CONNECTIONS`], short deadlines,
+    /// and the probes answered even over the cap.
+    pub fn server_options(&self) -> ServerOptions {
+        ServerOptions {
+            header_read_timeout: ADMIN_HEADER_TIMEOUT,
+            idle_timeout: ADMIN_IDLE_TIMEOUT,
+            max_connections: ADMIN_MAX_CONNECTIONS,
+            max_header_bytes: crate::http::server::MIN_HEADER_BYTES,
+            shutdown_grace: Duration::from_secs(1),
+            observer: None,
+            over_cap: Some(Arc::new(self.clone())),
+        }
+    }
+}
+
+impl OverCapAnswer for Admin {
+    fn answer(&self, method: &Method, path: &str) -> Option<Response<Body>> {
+        let probe = matches!(path, "/healthz" | "/readyz");
+        (probe && (method == Method::GET || method == Method::HEAD))
+            .then(|| Admin::answer(self, method, path))
     }
 }
 

@@ -179,6 +179,7 @@ impl ServeConfig {
             proxy: ProxyConfig {
                 max_body: args.max_body,
                 resolve_schedules: args.resolve_schedules,
+                max_body_memory: args.max_body_memory,
             },
             cache: CacheConfig {
                 ttl: args.cache_ttl,

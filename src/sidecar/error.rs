@@ -32,6 +32,15 @@ pub enum SidecarError {
     /// The request body could not be read from the client.
     #[error("request body could not be read")]
     BodyUnreadable,
+    /// The body memory budget (`--max-body-memory`) is held by other requests right now.
+    #[error("body memory budget exhausted")]
+    BodyBudgetExhausted,
+    /// Parsing the body would take more memory than the whole body memory budget.
+    #[error("request body too complex to parse within the body memory budget")]
+    BodyTooComplex { budget: usize },
+    /// The body nests arrays and objects deeper than the limit.
+    #[error("request body nested too deeply")]
+    BodyTooDeep { limit: usize },
     /// The request body did not arrive within [`crate::http::limited::BODY_READ_TIMEOUT`].
     #[error("request body did not arrive in time")]
     BodyTimeout,
@@ -120,6 +129,31 @@ impl SidecarError {
             Self::PayloadTooLarge { limit } => ApiError::payload_too_large(*limit)
                 .defined()
                 .with_data(json!({ "limit": limit })),
+            Self::BodyBudgetExhausted => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "BODY_BUDGET_EXHAUSTED",
+                "The sidecar is holding as many request bodies as its memory budget \
+                 (--max-body-memory) allows; retry shortly",
+            )
+            .defined()
+            .with_data(json!({ "retry_after_seconds": crate::http::budget::RETRY_AFTER_SECS })),
+            Self::BodyTooComplex { budget } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BODY_TOO_COMPLEX",
+                format!(
+                    "The request body holds too many values: parsed, it would take more than the \
+                     whole body memory budget of {budget} bytes (--max-body-memory)"
+                ),
+            )
+            .defined()
+            .with_data(json!({ "budget": budget })),
+            Self::BodyTooDeep { limit } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "BODY_TOO_DEEP",
+                format!("The request body nests arrays and objects deeper than {limit} levels"),
+            )
+            .defined()
+            .with_data(json!({ "limit": limit })),
             Self::BodyUnreadable => {
                 ApiError::bad_request("The request body could not be read").defined()
             }

@@ -262,13 +262,12 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     info!(%upstream, admin = %admin_addr, "Sidecar started");
     // The admin listener outlives the drain, so probes see /readyz 503 until the end.
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin_routes = sidecar.admin();
+    let admin_options = admin_routes.server_options();
     let admin = tokio::spawn(server::serve(
         admin_listener,
-        sidecar.admin(),
-        ServerOptions {
-            shutdown_grace: Duration::from_secs(1),
-            ..ServerOptions::default()
-        },
+        admin_routes,
+        admin_options,
         async move {
             let _ = admin_stopped.await;
         },

@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response};
 use http_body::Body as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -36,10 +35,10 @@ use serde_json::Value;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::http::body::Body;
+use crate::http::budget::{BodyBudget, RETRY_AFTER_SECS};
 use crate::http::headers::{
     non_identity_encoding, request_id, strip_hop_by_hop, REQUEST_ID_HEADER,
 };
-use crate::http::limited::read_limited;
 use crate::http::server::Handler;
 use crate::sidecar::answer::withhold::Watched;
 use crate::sidecar::answer::{Answers, Echo, Treatment};
@@ -66,6 +65,9 @@ pub struct ProxyConfig {
     pub max_body: usize,
     /// Resolve placeholders in schedules at save time instead of refusing them.
     pub resolve_schedules: bool,
+    /// The memory budget of every request body held at once (`--max-body-memory`), shared by
+    /// all connections and streams; see [`BodyBudget`].
+    pub max_body_memory: usize,
 }
 
 /// The sidecar's handler. Cheap to clone.
@@ -77,6 +79,7 @@ pub struct Proxy {
 struct Inner {
     credentials: Credentials,
     config: ProxyConfig,
+    budget: BodyBudget,
     guard: Guard,
     answers: Answers,
     metrics: Metrics,
@@ -124,6 +127,7 @@ impl Proxy {
         Self {
             inner: Arc::new(Inner {
                 credentials,
+                budget: BodyBudget::new(config.max_body_memory),
                 config,
                 guard,
                 answers,
@@ -150,6 +154,11 @@ impl Proxy {
 
     pub fn cache(&self) -> &CredentialCache {
         self.inner.credentials.cache()
+    }
+
+    /// The memory budget the bodies read whole are held against.
+    pub fn budget(&self) -> &BodyBudget {
+        &self.inner.budget
     }
 
     async fn route(
@@ -220,15 +229,19 @@ impl Proxy {
                     _ if self.inner.config.resolve_schedules => Target::ScheduleResolved,
                     _ => Target::ScheduleRefused,
                 };
-                let bytes = self.read_body(body).await?;
+                // Held until the request is done: the body, its parsed form, the rewrite.
+                let (bytes, mut held) = self.read_body(body).await?;
                 let resolution = resolve::resolve(
                     bytes,
                     target,
                     &self.inner.credentials,
                     request_id,
                     self.inner.guard.policy(),
+                    self.inner.config.max_body,
                 )
                 .await?;
+                held.grow(resolution.body.len())
+                    .map_err(|_| SidecarError::BodyBudgetExhausted)?;
                 stats.placeholders = resolution.uses.len();
                 stats.cache_hits = resolution.cache_hits;
                 stats.cache_misses = resolution.cache_misses;
@@ -274,7 +287,7 @@ impl Proxy {
                 Ok(mark_stale(answered?.0, stale))
             }
             Kind::CredentialWrite(write) => {
-                let bytes = self.read_body(body).await?;
+                let (bytes, _held) = self.read_body(body).await?;
                 let input = serde_json::from_slice::<Value>(&bytes)
                     .ok()
                     .and_then(|mut body| body.get_mut("json").map(Value::take));
@@ -297,17 +310,6 @@ impl Proxy {
                     .0)
             }
         }
-    }
-
-    async fn read_body(&self, body: Incoming) -> Result<Bytes, SidecarError> {
-        let limit = self.inner.config.max_body;
-        read_limited(body, limit)
-            .await
-            .map_err(|err| match err.status {
-                http::StatusCode::PAYLOAD_TOO_LARGE => SidecarError::PayloadTooLarge { limit },
-                http::StatusCode::REQUEST_TIMEOUT => SidecarError::BodyTimeout,
-                _ => SidecarError::BodyUnreadable,
-            })
     }
 
     /// Drops the cache entries a successful credential write made stale: the name written
@@ -457,7 +459,14 @@ impl Handler for Proxy {
                 Err(answer) => {
                     info!(code = %answer.code, status = answer.status.as_u16(), "Request refused");
                     metrics.error(&answer.code);
-                    answer.into_response()
+                    let retry = answer.code == "BODY_BUDGET_EXHAUSTED";
+                    let mut response = answer.into_response();
+                    if retry {
+                        response
+                            .headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                    }
+                    response
                 }
             };
             metrics.request(label, response.status().as_u16());
@@ -496,5 +505,6 @@ fn in_flight_until_body_ends(response: Response<Body>, in_flight: GaugeGuard) ->
     Response::from_parts(parts, body)
 }
 
+mod read;
 #[cfg(test)]
 mod tests;

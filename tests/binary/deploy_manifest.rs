@@ -93,8 +93,22 @@ fn the_deployment_runs_a_native_sidecar_with_real_flags() {
         flag_value(&args, "--listen").starts_with("127.0.0.1:"),
         "the proxy stays on loopback"
     );
-    let admin: SocketAddr = flag_value(&args, "--admin-listen").parse().unwrap();
-    assert!(admin.ip().is_unspecified(), "probes reach the admin port");
+    // The admin port listens on the pod IP (where the kubelet probes), not on every address.
+    let admin = flag_value(&args, "--admin-listen");
+    let port = admin
+        .strip_prefix("$(POD_IP):")
+        .expect("--admin-listen binds the pod IP from the downward API");
+    port.parse::<u16>().unwrap();
+    let env = sidecar["env"].as_array().unwrap();
+    let pod_ip = env
+        .iter()
+        .find(|e| e["name"] == "POD_IP")
+        .expect("POD_IP is set");
+    assert_eq!(pod_ip["valueFrom"]["fieldRef"]["fieldPath"], "status.podIP");
+    assert!(
+        args.iter().all(|arg| !arg.contains("0.0.0.0")),
+        "nothing listens on every address"
+    );
 
     // The app talks to the sidecar on loopback.
     let listen: SocketAddr = flag_value(&args, "--listen").parse().unwrap();
@@ -178,7 +192,10 @@ fn probes_hit_admin_paths_that_answer() {
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
-    let admin: SocketAddr = flag_value(&args, "--admin-listen").parse().unwrap();
+    let admin: SocketAddr = flag_value(&args, "--admin-listen")
+        .replace("$(POD_IP)", "127.0.0.1")
+        .parse()
+        .unwrap();
     let port = sidecar["ports"]
         .as_array()
         .unwrap()
@@ -246,10 +263,12 @@ impl Running {
         // (which gates /readyz) would never end; learning is covered in tests/sidecar/restart.rs.
         command.env("LIBRETTO_SIDECAR_LEARN_CREDENTIALS", "false");
         for env in sidecar["env"].as_array().cloned().unwrap_or_default() {
-            command.env(
-                env["name"].as_str().unwrap(),
-                env["value"].as_str().unwrap(),
-            );
+            // The downward API's pod IP is loopback here.
+            let value = match &env["valueFrom"]["fieldRef"]["fieldPath"] {
+                Value::String(field) if field == "status.podIP" => "127.0.0.1",
+                _ => env["value"].as_str().unwrap(),
+            };
+            command.env(env["name"].as_str().unwrap(), value);
         }
         let mut child = command
             .args(&args)

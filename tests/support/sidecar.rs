@@ -32,6 +32,8 @@ pub fn portal_job() -> Value {
 pub struct Options {
     pub timeout: Duration,
     pub max_body: usize,
+    /// The body memory budget (`--max-body-memory`).
+    pub max_body_memory: usize,
     pub cache: CacheConfig,
     pub resolve_schedules: bool,
     /// The key the sidecar sends upstream.
@@ -52,6 +54,7 @@ impl Default for Options {
         Self {
             timeout: Duration::from_secs(5),
             max_body: 1 << 20,
+            max_body_memory: libretto_sidecar::http::budget::DEFAULT_MAX_BODY_MEMORY,
             cache: CacheConfig::default(),
             resolve_schedules: false,
             key: UPSTREAM_KEY,
@@ -85,6 +88,7 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
         proxy: ProxyConfig {
             max_body: options.max_body,
             resolve_schedules: options.resolve_schedules,
+            max_body_memory: options.max_body_memory,
         },
         cache: options.cache,
         guard: options.guard,
@@ -99,10 +103,12 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
     let readiness = sidecar.readiness().clone();
     let admin_listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let admin_addr = admin_listener.local_addr().unwrap();
+    let admin = sidecar.admin();
+    let admin_options = admin.server_options();
     tokio::spawn(server::serve(
         admin_listener,
-        sidecar.admin(),
-        ServerOptions::default(),
+        admin,
+        admin_options,
         std::future::pending(),
     ));
     let listener = server::bind(config.listen).await.unwrap();

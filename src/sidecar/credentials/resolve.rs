@@ -23,7 +23,9 @@ use serde_json::Value;
 use tracing::debug;
 
 use crate::placeholders::grammar::may_contain_placeholder;
-use crate::placeholders::{apply, is_enveloped, parse_body, plan, scan, RewriteError, Scope};
+use crate::placeholders::{
+    apply, is_enveloped, parse_body, plan_within, scan, RewriteError, Scope,
+};
 use crate::secret::WipeOnDrop;
 use crate::sidecar::answer::job_memory::{Filled, Launched};
 use crate::sidecar::credentials::cache::CachedCredential;
@@ -83,12 +85,14 @@ const PARAMS_POINTER: &str = "/json/params";
 
 /// Resolves the placeholders in `bytes` for `target`, checking them against `policy` (which
 /// workflows may use which credentials; `None` allows all). The body is parsed at most once.
+/// The values filled in may add at most `max_added` bytes (their JSON text).
 pub async fn resolve(
     bytes: Bytes,
     target: Target,
     credentials: &Credentials,
     request_id: &HeaderValue,
     policy: Option<&Policy>,
+    max_added: usize,
 ) -> Result<Resolution, SidecarError> {
     let placeholders = may_contain_placeholder(&bytes);
     if !placeholders && policy.is_none() && target != Target::Job {
@@ -157,9 +161,11 @@ pub async fn resolve(
             .map_err(|err| SidecarError::unlearned(name, err))?;
         opened.insert(name.as_str(), value);
     }
-    let patch = WipeOnDrop::new(plan(&scan, &|name| {
-        opened.get(name).map(|value| Value::clone(value))
-    })?);
+    let patch = WipeOnDrop::new(plan_within(
+        &scan,
+        &|name| opened.get(name).map(|value| Value::clone(value)),
+        max_added,
+    )?);
     drop(opened);
     let uses = scan
         .sites()

@@ -7,12 +7,14 @@
 //! sidecar, and a secret equal to a word of the envelope.
 
 mod access;
-mod budgets;
+mod body_budget;
 mod limits;
 mod numbers_and_headers;
 mod policy;
+mod probes;
 mod reads;
 mod scrubbing;
+mod secret_budget;
 
 use libretto_sidecar::sidecar::guard::Guard;
 use serde_json::{json, Value};

@@ -284,6 +284,7 @@ async fn a_json_answer_too_large_to_check_is_refused() {
         ProxyConfig {
             max_body: 1 << 20,
             resolve_schedules: false,
+            max_body_memory: libretto_sidecar::http::budget::DEFAULT_MAX_BODY_MEMORY,
         },
         Metrics::new(),
         Guard::default(),
