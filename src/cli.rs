@@ -197,6 +197,16 @@ pub struct ServeArgs {
     #[arg(long, env = "LIBRETTO_SIDECAR_REMEMBER_JOBS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub remember_jobs: u64,
 
+    /// Most distinct credentials one request may name; a request naming more is refused 400
+    /// TOO_MANY_CREDENTIALS before any lookup.
+    #[arg(long, env = "LIBRETTO_SIDECAR_MAX_CREDENTIALS_PER_REQUEST", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_credentials_per_request: u32,
+
+    /// Most credentials/get calls to the upstream in flight at once (and so upstream
+    /// connections held by lookups); more lookups wait their turn.
+    #[arg(long, env = "LIBRETTO_SIDECAR_MAX_CONCURRENT_LOOKUPS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_lookups: u32,
+
     /// A host name clients may use to reach the sidecar besides loopback names and the listen
     /// address (repeatable); any other `Host` is refused (DNS rebinding). Default: none.
     #[arg(

@@ -14,7 +14,7 @@ use crate::sidecar::guard::access::{check_bind, AccessError, ClientToken};
 use crate::sidecar::guard::policy::{Policy, PolicyError};
 use crate::sidecar::guard::Guard;
 use crate::sidecar::proxy::ProxyConfig;
-use crate::sidecar::upstream::{UpstreamConfigError, KEY_FILE_POLL};
+use crate::sidecar::upstream::{LookupLimits, UpstreamConfigError, KEY_FILE_POLL};
 
 /// The environment variable the upstream API key is read from.
 pub const API_KEY_ENV: &str = "LIBRETTO_API_KEY";
@@ -89,6 +89,8 @@ pub struct ServeConfig {
     /// How many launched jobs' filled places are remembered for their echoes.
     pub remember_jobs: u64,
     pub ops: OpsConfig,
+    /// Credentials per request, concurrent lookups.
+    pub lookups: LookupLimits,
 }
 
 /// The operations settings: admin listener, warm-up, shutdown and key rotation.
@@ -204,6 +206,11 @@ impl ServeConfig {
                 ..ServerOptions::default()
             },
             remember_jobs: args.remember_jobs,
+            lookups: LookupLimits {
+                max_per_request: usize::try_from(args.max_credentials_per_request)
+                    .unwrap_or(usize::MAX),
+                max_concurrent: usize::try_from(args.max_concurrent_lookups).unwrap_or(usize::MAX),
+            },
         })
     }
 }

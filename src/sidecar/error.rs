@@ -57,6 +57,13 @@ pub enum SidecarError {
     /// unreadable), so it is not passed on.
     #[error("upstream answer could not be checked")]
     AnswerUnchecked { reason: &'static str },
+    /// A body naming more distinct credentials than `--max-credentials-per-request`.
+    #[error("too many credentials in one request")]
+    TooManyCredentials { limit: usize, found: usize },
+    /// A placeholder naming a credential longer than the upstream accepts; `prefix` is the
+    /// name's start.
+    #[error("credential name too long")]
+    NameTooLong { prefix: String, limit: usize },
 }
 
 impl SidecarError {
@@ -137,6 +144,28 @@ impl SidecarError {
             )
             .defined()
             .with_data(json!({ "reason": reason })),
+            Self::TooManyCredentials { limit, found } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "TOO_MANY_CREDENTIALS",
+                format!(
+                    "The request names {found} different credentials; the sidecar resolves at \
+                     most {limit} per request (--max-credentials-per-request)"
+                ),
+            )
+            .defined()
+            .with_data(json!({ "limit": limit, "found": found })),
+            Self::NameTooLong { prefix, limit } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "PLACEHOLDER_INVALID",
+                format!(
+                    "A placeholder names a credential longer than {limit} characters (starting \
+                     `{prefix}`); no credential has such a name"
+                ),
+            )
+            .defined()
+            .with_data(
+                json!({ "reason": "name_too_long", "limit": limit, "credential_prefix": prefix }),
+            ),
         }
     }
 }

@@ -104,6 +104,7 @@ impl Sidecar {
             key_file,
             metrics: metrics.clone(),
             ca_file: config.upstream_ca_file.clone(),
+            lookups: config.lookups,
         })?;
         let cache = CredentialCache::with_metrics(config.cache, metrics.clone());
         let answers = Answers {

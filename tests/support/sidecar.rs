@@ -43,6 +43,8 @@ pub struct Options {
     pub ops: OpsConfig,
     /// Extra CA certificates trusted for an https upstream.
     pub ca_file: Option<std::path::PathBuf>,
+    /// Credentials per request, concurrent lookups.
+    pub lookups: libretto_sidecar::sidecar::upstream::LookupLimits,
 }
 
 impl Default for Options {
@@ -57,6 +59,7 @@ impl Default for Options {
             server: ServerOptions::default(),
             ops: OpsConfig::default(),
             ca_file: None,
+            lookups: Default::default(),
         }
     }
 }
@@ -88,6 +91,7 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
         server: options.server,
         remember_jobs: libretto_sidecar::sidecar::answer::job_memory::DEFAULT_CAPACITY,
         ops: options.ops,
+        lookups: options.lookups,
     };
     let sidecar = Sidecar::build(&config).await.unwrap();
     let proxy = sidecar.proxy.clone();

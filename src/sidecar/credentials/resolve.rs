@@ -8,6 +8,9 @@
 //! The ids of the credentials used travel with the job so the upstream can refuse to delete a
 //! credential a queued job still needs.
 //!
+//! A body naming more distinct credentials than `--max-credentials-per-request`, or a name
+//! longer than the upstream accepts, is refused right after the scan, before any lookup.
+//!
 //! With a policy, the workflow and the credentials the scan found are checked before anything
 //! is fetched, so a refused job costs no lookup. Every opened value is taught to the known
 //! secrets (for scrubbing answers; every cache fill is learned too, through
@@ -30,6 +33,8 @@ use crate::sidecar::credentials::cache::CachedCredential;
 use crate::sidecar::credentials::Credentials;
 use crate::sidecar::error::SidecarError;
 use crate::sidecar::guard::policy::{Policy, Refusal};
+use crate::sidecar::upstream::limits::MAX_CREDENTIAL_NAME_CHARS;
+use crate::sidecar::upstream::LookupLimits;
 
 /// Which kind of body is being resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +129,8 @@ pub async fn resolve(
     if scan.is_empty() {
         return Ok(unchanged(bytes, &body, target));
     }
+    let names = scan.credential_names();
+    check_names(&names, credentials.upstream().lookup_limits())?;
     let workflow = body
         .pointer("/json/workflow")
         .and_then(Value::as_str)
@@ -137,7 +144,6 @@ pub async fn resolve(
             )
             .map_err(SidecarError::NotAllowed)?;
     }
-    let names = scan.credential_names();
     debug!(
         credentials = names.len(),
         placeholders = scan.placeholder_count(),
@@ -190,6 +196,27 @@ pub async fn resolve(
         cache_misses: fetched.misses,
         stale,
     })
+}
+
+/// Refuses, before any lookup, a body naming more distinct credentials than
+/// `--max-credentials-per-request` or a name longer than the upstream accepts.
+fn check_names(names: &[String], limits: LookupLimits) -> Result<(), SidecarError> {
+    if names.len() > limits.max_per_request {
+        return Err(SidecarError::TooManyCredentials {
+            limit: limits.max_per_request,
+            found: names.len(),
+        });
+    }
+    if let Some(name) = names
+        .iter()
+        .find(|name| name.chars().count() > MAX_CREDENTIAL_NAME_CHARS)
+    {
+        return Err(SidecarError::NameTooLong {
+            prefix: name.chars().take(32).collect(),
+            limit: MAX_CREDENTIAL_NAME_CHARS,
+        });
+    }
+    Ok(())
 }
 
 /// A body forwarded as it came; for a job, what the app sent is remembered for its echoes.

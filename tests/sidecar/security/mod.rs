@@ -8,6 +8,7 @@
 
 mod access;
 mod limits;
+mod lookups;
 mod policy;
 mod reads;
 mod scrubbing;
