@@ -144,7 +144,8 @@ pub struct ServeArgs {
     #[arg(long, env = "LIBRETTO_SIDECAR_NEGATIVE_TTL", default_value = "5s", value_parser = parse_duration)]
     pub negative_ttl: Duration,
 
-    /// Most credentials kept in the cache at once.
+    /// Most credentials kept in the cache at once (an entry weighs one unit per started KiB of
+    /// its name and value, so this bounds the cache's bytes too).
     #[arg(
         long,
         env = "LIBRETTO_SIDECAR_CACHE_CAPACITY",
