@@ -24,9 +24,11 @@
 
 mod error;
 pub mod grammar;
+pub mod outbound;
 mod plan;
 mod scan;
 mod scope;
+pub mod unique_keys;
 
 pub use error::{Location, RewriteError};
 pub use plan::{apply, plan, redacted};

@@ -64,6 +64,12 @@ pub enum SidecarError {
     /// name's start.
     #[error("credential name too long")]
     NameTooLong { prefix: String, limit: usize },
+    /// A body on a route the sidecar reads in which an object names a key twice.
+    #[error("duplicate key")]
+    DuplicateKey { path: String },
+    /// A body about to be forwarded still holds placeholder text (in any spelling).
+    #[error("placeholder in a forwarded body")]
+    PlaceholderForwarded,
 }
 
 impl SidecarError {
@@ -166,6 +172,24 @@ impl SidecarError {
             .with_data(
                 json!({ "reason": "name_too_long", "limit": limit, "credential_prefix": prefix }),
             ),
+            Self::DuplicateKey { path } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "DUPLICATE_KEY",
+                format!(
+                    "The body names the key at `{path}` twice; JSON readers disagree on which \
+                     one counts, so the sidecar refuses it"
+                ),
+            )
+            .defined()
+            .with_data(json!({ "path": path })),
+            Self::PlaceholderForwarded => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "PLACEHOLDER_NOT_ALLOWED",
+                "The body holds a `{{credential:...}}` placeholder (possibly JSON-escaped) where \
+                 the sidecar does not resolve it; it was not forwarded",
+            )
+            .defined()
+            .with_data(json!({ "path": "", "reason": "unresolved" })),
         }
     }
 }

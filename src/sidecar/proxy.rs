@@ -14,6 +14,10 @@
 //! sidecar's. Each request runs in one span carrying its request id, which is passed upstream
 //! and returned to the client.
 //!
+//! Every body the sidecar reads is refused if an object in it names a key twice, and no body
+//! leaves with placeholder text in it: pass-through bodies are watched as they stream
+//! ([`Watched`]), the others checked whole.
+//!
 //! Before any of that, the [`Guard`] checks the client token, relay headers and credential
 //! reads; after it, every upstream answer goes through the [`Answers`] step (echoes restored,
 //! secrets scrubbed). Each request ends with one "Request finished" line (status, duration,
@@ -41,11 +45,14 @@ use crate::http::headers::{
 };
 use crate::http::limited::read_limited;
 use crate::http::server::Handler;
+use crate::placeholders::outbound::holds_placeholder;
+use crate::placeholders::unique_keys::check_unique_keys;
 use crate::sidecar::answer::{Answers, Echo, Treatment};
 use crate::sidecar::credentials::cache::CredentialCache;
 use crate::sidecar::credentials::resolve::{self, Resolution, Target};
 use crate::sidecar::credentials::Credentials;
 use crate::sidecar::error::SidecarError;
+use crate::sidecar::guard::outbound::Watched;
 use crate::sidecar::guard::{self, Guard};
 use crate::sidecar::metrics::{GaugeGuard, Metrics};
 use crate::sidecar::route::{CredentialWrite, Kind, Route};
@@ -192,18 +199,23 @@ impl Proxy {
                 // aborted request, the client a 413.
                 let cut = Arc::new(AtomicBool::new(false));
                 let seen = Arc::clone(&cut);
-                let body = Limited::new(body, limit)
-                    .map_err(move |err| {
-                        if err.downcast_ref::<LengthLimitError>().is_some() {
-                            seen.store(true, Ordering::Relaxed);
-                        }
-                        err
-                    })
-                    .boxed();
+                // Placeholder text never leaves, however the route is spelled: the chunk that
+                // completes one is held back and the upstream request aborted.
+                let placeholder = Arc::new(AtomicBool::new(false));
+                let limited = Limited::new(body, limit).map_err(move |err| {
+                    if err.downcast_ref::<LengthLimitError>().is_some() {
+                        seen.store(true, Ordering::Relaxed);
+                    }
+                    err
+                });
+                let body = Watched::new(limited, Arc::clone(&placeholder)).boxed();
                 let forwarded = self
                     .upstream()
                     .forward(parts.method, &path_and_query, headers, body)
                     .await;
+                if placeholder.load(Ordering::Relaxed) {
+                    return Err(SidecarError::PlaceholderForwarded);
+                }
                 let response = match forwarded {
                     Err(_) if cut.load(Ordering::Relaxed) => {
                         return Err(SidecarError::PayloadTooLarge { limit })
@@ -219,6 +231,7 @@ impl Proxy {
                     _ => Target::ScheduleRefused,
                 };
                 let bytes = self.read_body(body).await?;
+                refuse_duplicate_keys(&bytes)?;
                 let resolution = resolve::resolve(
                     bytes,
                     target,
@@ -227,6 +240,11 @@ impl Proxy {
                     self.inner.guard.policy(),
                 )
                 .await?;
+                if !resolution.rewritten && holds_placeholder(&resolution.body) {
+                    // Placeholder text the scan did not see (a reading of the JSON other than
+                    // serde's): forwarded as it came, it would reach the upstream unresolved.
+                    return Err(SidecarError::PlaceholderForwarded);
+                }
                 stats.placeholders = resolution.uses.len();
                 stats.cache_hits = resolution.cache_hits;
                 stats.cache_misses = resolution.cache_misses;
@@ -270,6 +288,10 @@ impl Proxy {
             }
             Kind::CredentialWrite(write) => {
                 let bytes = self.read_body(body).await?;
+                refuse_duplicate_keys(&bytes)?;
+                if holds_placeholder(&bytes) {
+                    return Err(SidecarError::PlaceholderForwarded);
+                }
                 let input = serde_json::from_slice::<Value>(&bytes)
                     .ok()
                     .and_then(|mut body| body.get_mut("json").map(Value::take));
@@ -362,6 +384,13 @@ fn refuse_encoded(headers: &HeaderMap) -> Result<(), SidecarError> {
         Some(encoding) => Err(SidecarError::EncodingRefused { encoding }),
         None => Ok(()),
     }
+}
+
+/// Refuses a body in which an object names a key twice (readers differ on which one counts).
+fn refuse_duplicate_keys(bytes: &[u8]) -> Result<(), SidecarError> {
+    check_unique_keys(bytes).map_err(|duplicate| SidecarError::DuplicateKey {
+        path: duplicate.path,
+    })
 }
 
 /// The `x-libretto-credential-ids` value for the ids a job used; `None` for none. An id that

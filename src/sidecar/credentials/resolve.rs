@@ -72,6 +72,9 @@ pub struct Resolution {
     pub cache_misses: usize,
     /// Whether any credential used was served past its expiry (`--stale-if-error`).
     pub stale: bool,
+    /// Whether `body` was serialized again from the parsed body (else it is the bytes as
+    /// they came, which the proxy checks once more for placeholder text).
+    pub rewritten: bool,
 }
 
 impl Resolution {
@@ -195,6 +198,7 @@ pub async fn resolve(
         cache_hits: fetched.hits,
         cache_misses: fetched.misses,
         stale,
+        rewritten: true,
     })
 }
 

@@ -21,6 +21,7 @@
 //! an upstream's router would not make.
 
 pub mod access;
+pub mod outbound;
 pub mod policy;
 
 use std::net::IpAddr;

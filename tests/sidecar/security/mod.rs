@@ -7,6 +7,7 @@
 //! sidecar, and a secret equal to a word of the envelope.
 
 mod access;
+mod ambiguous;
 mod hosts;
 mod limits;
 mod lookups;
