@@ -70,6 +70,9 @@ pub enum SidecarError {
     /// A body about to be forwarded still holds placeholder text (in any spelling).
     #[error("placeholder in a forwarded body")]
     PlaceholderForwarded,
+    /// A path near a Libretto route that is not in canonical form.
+    #[error("non-canonical path")]
+    NonCanonicalPath,
 }
 
 impl SidecarError {
@@ -190,6 +193,13 @@ impl SidecarError {
             )
             .defined()
             .with_data(json!({ "path": "", "reason": "unresolved" })),
+            Self::NonCanonicalPath => ApiError::bad_request(
+                "Non-canonical path: send the route as /v1/group/verb, without percent-escapes, \
+                 backslashes, empty, `.` or `..` segments, `;` parameters, or trailing dots or \
+                 spaces",
+            )
+            .defined()
+            .with_data(json!({ "reason": "non_canonical_path" })),
         }
     }
 }

@@ -181,6 +181,7 @@ impl Proxy {
             refuse_encoded(&headers)?;
         }
         match kind {
+            Kind::NonCanonical => Err(SidecarError::NonCanonicalPath),
             Kind::NotPost => Err(SidecarError::MethodRefused {
                 method: parts.method.to_string(),
             }),

@@ -60,6 +60,10 @@ impl Guard {
         route: &Route,
     ) -> Result<(), ApiError> {
         self.token.check(headers)?;
+        if route.kind() == Kind::NonCanonical {
+            // Before the read check: a disguised spelling is refused as such, whatever it names.
+            return Err(crate::sidecar::error::SidecarError::NonCanonicalPath.to_api_error());
+        }
         self.check_browser(uri, headers)?;
         check_forwarded(headers, self.allow_forwarded)?;
         if !self.allow_credential_reads && route.kind() == Kind::CredentialRead {
