@@ -149,7 +149,7 @@ impl CredentialCache {
         let stale = config.stale_if_error.map(|window| {
             moka::sync::Cache::builder()
                 .max_capacity(config.capacity)
-                .weigher(entry::weigh)
+                .weigher(|name: &String, entry: &Entry| entry::weigh(name, entry))
                 .time_to_live(config.ttl.saturating_add(window))
                 .eviction_listener(unmap_listener(ids.clone()))
                 .build()
@@ -160,7 +160,7 @@ impl CredentialCache {
         let eviction_metrics = metrics.clone();
         let entries = Cache::builder()
             .max_capacity(config.capacity)
-            .weigher(entry::weigh)
+            .weigher(|name: &String, entry: &Entry| entry::weigh(name, entry))
             .expire_after(EntryExpiry {
                 ttl: config.ttl,
                 negative_ttl: config.negative_ttl,

@@ -36,7 +36,7 @@ pub(super) enum State {
 pub(super) const WEIGHT_UNIT: usize = 1024;
 
 /// moka's weight of an entry: one unit per started [`WEIGHT_UNIT`] of what it holds.
-pub(super) fn weigh(name: &String, entry: &Entry) -> u32 {
+pub(super) fn weigh(name: &str, entry: &Entry) -> u32 {
     let held = name.len()
         + match &entry.state {
             State::Found { id, sealed } => id.len() + sealed.len(),
