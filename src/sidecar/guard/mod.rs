@@ -226,10 +226,25 @@ pub fn read_forbidden() -> ApiError {
 mod tests {
     use super::*;
 
-    /// Admits a GET of `path` (no content type to check).
+    /// Admits a GET of `path` (no content type to check), with `Host: localhost` unless
+    /// `headers` name a host.
     fn admit_path(guard: &Guard, path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
         let uri: Uri = path.parse().unwrap();
-        guard.admit(&Method::GET, &uri, headers, &Route::of(&Method::GET, path))
+        let mut headers = headers.clone();
+        if !headers.contains_key(header::HOST) {
+            headers.insert(header::HOST, http::HeaderValue::from_static("localhost"));
+        }
+        guard.admit(&Method::GET, &uri, &headers, &Route::of(&Method::GET, path))
+    }
+
+    #[test]
+    fn a_request_without_a_host_is_refused() {
+        let uri: Uri = "/v1/jobs/list".parse().unwrap();
+        let route = Route::of(&Method::GET, "/v1/jobs/list");
+        let refused = Guard::default()
+            .admit(&Method::GET, &uri, &HeaderMap::new(), &route)
+            .unwrap_err();
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
     }
     use http::HeaderValue;
 
