@@ -75,6 +75,14 @@ pub enum SidecarError {
     NonCanonicalPath,
 }
 
+impl From<crate::placeholders::unique_keys::DuplicateKey> for SidecarError {
+    fn from(duplicate: crate::placeholders::unique_keys::DuplicateKey) -> Self {
+        Self::DuplicateKey {
+            path: duplicate.path,
+        }
+    }
+}
+
 impl SidecarError {
     /// Wraps a failed cache lookup for `credential`.
     pub fn lookup(credential: &str, err: CacheError) -> Self {

@@ -14,10 +14,8 @@
 //! sidecar's. Each request runs in one span carrying its request id, which is passed upstream
 //! and returned to the client.
 //!
-//! Every body the sidecar reads is refused if an object in it names a key twice, and no body
-//! leaves with placeholder text in it: pass-through bodies are watched as they stream
-//! ([`Watched`]), the others checked whole.
-//!
+//! A body read whole with a key named twice is refused; no body leaves with placeholder text
+//! (pass-through bodies are watched as they stream, [`Watched`]; the others checked whole).
 //! Before any of that, the [`Guard`] checks the client token, relay headers and credential
 //! reads; after it, every upstream answer goes through the [`Answers`] step (echoes restored,
 //! secrets scrubbed). Each request ends with one "Request finished" line (status, duration,
@@ -49,7 +47,7 @@ use crate::placeholders::outbound::holds_placeholder;
 use crate::placeholders::unique_keys::check_unique_keys;
 use crate::sidecar::answer::{Answers, Echo, Treatment};
 use crate::sidecar::credentials::cache::CredentialCache;
-use crate::sidecar::credentials::resolve::{self, Resolution, Target};
+use crate::sidecar::credentials::resolve::{self, credential_ids_header, Resolution, Target};
 use crate::sidecar::credentials::Credentials;
 use crate::sidecar::error::SidecarError;
 use crate::sidecar::guard::outbound::Watched;
@@ -200,8 +198,7 @@ impl Proxy {
                 // aborted request, the client a 413.
                 let cut = Arc::new(AtomicBool::new(false));
                 let seen = Arc::clone(&cut);
-                // Placeholder text never leaves, however the route is spelled: the chunk that
-                // completes one is held back and the upstream request aborted.
+                // The chunk completing placeholder text is held back, the request aborted.
                 let placeholder = Arc::new(AtomicBool::new(false));
                 let limited = Limited::new(body, limit).map_err(move |err| {
                     if err.downcast_ref::<LengthLimitError>().is_some() {
@@ -232,7 +229,7 @@ impl Proxy {
                     _ => Target::ScheduleRefused,
                 };
                 let bytes = self.read_body(body).await?;
-                refuse_duplicate_keys(&bytes)?;
+                check_unique_keys(&bytes)?;
                 let resolution = resolve::resolve(
                     bytes,
                     target,
@@ -242,8 +239,7 @@ impl Proxy {
                 )
                 .await?;
                 if !resolution.rewritten && holds_placeholder(&resolution.body) {
-                    // Placeholder text the scan did not see (a reading of the JSON other than
-                    // serde's): forwarded as it came, it would reach the upstream unresolved.
+                    // Text the scan did not see would reach the upstream unresolved.
                     return Err(SidecarError::PlaceholderForwarded);
                 }
                 stats.placeholders = resolution.uses.len();
@@ -289,7 +285,7 @@ impl Proxy {
             }
             Kind::CredentialWrite(write) => {
                 let bytes = self.read_body(body).await?;
-                refuse_duplicate_keys(&bytes)?;
+                check_unique_keys(&bytes)?;
                 if holds_placeholder(&bytes) {
                     return Err(SidecarError::PlaceholderForwarded);
                 }
@@ -384,32 +380,6 @@ fn refuse_encoded(headers: &HeaderMap) -> Result<(), SidecarError> {
     match non_identity_encoding(headers) {
         Some(encoding) => Err(SidecarError::EncodingRefused { encoding }),
         None => Ok(()),
-    }
-}
-
-/// Refuses a body in which an object names a key twice (readers differ on which one counts).
-fn refuse_duplicate_keys(bytes: &[u8]) -> Result<(), SidecarError> {
-    check_unique_keys(bytes).map_err(|duplicate| SidecarError::DuplicateKey {
-        path: duplicate.path,
-    })
-}
-
-/// The `x-libretto-credential-ids` value for the ids a job used; `None` for none. An id that
-/// cannot be sent in a header is an unreadable upstream answer: the job is not forwarded
-/// without the header, or the upstream's delete guard would not see it.
-fn credential_ids_header(ids: &[String]) -> Result<Option<HeaderValue>, SidecarError> {
-    if ids.is_empty() {
-        return Ok(None);
-    }
-    let list = ids.join(",");
-    match HeaderValue::from_str(&list) {
-        Ok(value) if ids.iter().all(|id| !id.is_empty() && !id.contains(',')) => Ok(Some(value)),
-        _ => {
-            warn!("A credential id from the upstream cannot be sent in a header");
-            Err(SidecarError::forward(
-                crate::sidecar::upstream::UpstreamError::Unreadable,
-            ))
-        }
     }
 }
 

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use http::HeaderValue;
 use serde_json::Value;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::placeholders::grammar::may_contain_placeholder;
 use crate::placeholders::{apply, is_enveloped, parse_body, plan, scan, RewriteError, Scope};
@@ -221,6 +221,25 @@ fn check_names(names: &[String], limits: LookupLimits) -> Result<(), SidecarErro
         });
     }
     Ok(())
+}
+
+/// The `x-libretto-credential-ids` value for the ids a job used; `None` for none. An id that
+/// cannot be sent in a header is an unreadable upstream answer: the job is not forwarded
+/// without the header, or the upstream's delete guard would not see it.
+pub fn credential_ids_header(ids: &[String]) -> Result<Option<HeaderValue>, SidecarError> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let list = ids.join(",");
+    match HeaderValue::from_str(&list) {
+        Ok(value) if ids.iter().all(|id| !id.is_empty() && !id.contains(',')) => Ok(Some(value)),
+        _ => {
+            warn!("A credential id from the upstream cannot be sent in a header");
+            Err(SidecarError::forward(
+                crate::sidecar::upstream::UpstreamError::Unreadable,
+            ))
+        }
+    }
 }
 
 /// A body forwarded as it came; for a job, what the app sent is remembered for its echoes.
