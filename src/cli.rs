@@ -163,7 +163,8 @@ pub struct ServeArgs {
     #[arg(long, env = "LIBRETTO_SIDECAR_NEGATIVE_TTL", default_value = "5s", value_parser = parse_duration)]
     pub negative_ttl: Duration,
 
-    /// Most credentials kept in the cache at once.
+    /// Most credentials kept in the cache at once (an entry weighs one unit per started KiB of
+    /// its name and value, so this bounds the cache's bytes too).
     #[arg(
         long,
         env = "LIBRETTO_SIDECAR_CACHE_CAPACITY",
@@ -226,6 +227,15 @@ pub struct ServeArgs {
     /// larger one is refused (422 CREDENTIAL_TOO_LARGE), never forwarded.
     #[arg(long, env = "LIBRETTO_SIDECAR_MAX_SECRET_VALUE_BYTES", default_value = "64KiB", value_parser = parse_size)]
     pub max_secret_value_bytes: usize,
+    /// Most distinct credentials one request may name; a request naming more is refused 400
+    /// TOO_MANY_CREDENTIALS before any lookup.
+    #[arg(long, env = "LIBRETTO_SIDECAR_MAX_CREDENTIALS_PER_REQUEST", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_credentials_per_request: u32,
+
+    /// Most credentials/get calls to the upstream in flight at once (and so upstream
+    /// connections held by lookups); more lookups wait their turn.
+    #[arg(long, env = "LIBRETTO_SIDECAR_MAX_CONCURRENT_LOOKUPS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_lookups: u32,
 
     /// A host name clients may use to reach the sidecar besides loopback names and the listen
     /// address (repeatable); any other `Host` is refused (DNS rebinding). Default: none.

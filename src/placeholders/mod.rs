@@ -24,10 +24,12 @@
 
 mod error;
 pub mod grammar;
+pub mod outbound;
 mod plan;
 mod scan;
 mod scope;
 mod shape;
+pub mod unique_keys;
 
 pub use error::{Location, RewriteError};
 pub use plan::{apply, plan, plan_within, redacted};

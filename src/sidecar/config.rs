@@ -16,7 +16,7 @@ use crate::sidecar::guard::policy::{Policy, PolicyError};
 use crate::sidecar::guard::Guard;
 use crate::sidecar::learn::LearnConfig;
 use crate::sidecar::proxy::ProxyConfig;
-use crate::sidecar::upstream::{UpstreamConfigError, KEY_FILE_POLL};
+use crate::sidecar::upstream::{LookupLimits, UpstreamConfigError, KEY_FILE_POLL};
 
 /// The environment variable the upstream API key is read from.
 pub const API_KEY_ENV: &str = "LIBRETTO_API_KEY";
@@ -93,6 +93,8 @@ pub struct ServeConfig {
     /// The budgets of the secrets the scrubber knows.
     pub known_secrets: KnownLimits,
     pub ops: OpsConfig,
+    /// Credentials per request, concurrent lookups.
+    pub lookups: LookupLimits,
 }
 
 /// The operations settings: admin listener, warm-up, shutdown and key rotation.
@@ -222,6 +224,11 @@ impl ServeConfig {
                 total_bytes: args.max_known_secret_bytes,
                 value_bytes: args.max_secret_value_bytes,
                 ..KnownLimits::default()
+            },
+            lookups: LookupLimits {
+                max_per_request: usize::try_from(args.max_credentials_per_request)
+                    .unwrap_or(usize::MAX),
+                max_concurrent: usize::try_from(args.max_concurrent_lookups).unwrap_or(usize::MAX),
             },
         })
     }

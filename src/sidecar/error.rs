@@ -79,6 +79,30 @@ pub enum SidecarError {
     /// after start-up has finished (the secrets it may hold are not known yet).
     #[error("secrets still being learned")]
     NotReady,
+    /// A body naming more distinct credentials than `--max-credentials-per-request`.
+    #[error("too many credentials in one request")]
+    TooManyCredentials { limit: usize, found: usize },
+    /// A placeholder naming a credential longer than the upstream accepts; `prefix` is the
+    /// name's start.
+    #[error("credential name too long")]
+    NameTooLong { prefix: String, limit: usize },
+    /// A body on a route the sidecar reads in which an object names a key twice.
+    #[error("duplicate key")]
+    DuplicateKey { path: String },
+    /// A body about to be forwarded still holds placeholder text (in any spelling).
+    #[error("placeholder in a forwarded body")]
+    PlaceholderForwarded,
+    /// A path near a Libretto route that is not in canonical form.
+    #[error("non-canonical path")]
+    NonCanonicalPath,
+}
+
+impl From<crate::placeholders::unique_keys::DuplicateKey> for SidecarError {
+    fn from(duplicate: crate::placeholders::unique_keys::DuplicateKey) -> Self {
+        Self::DuplicateKey {
+            path: duplicate.path,
+        }
+    }
 }
 
 impl SidecarError {
@@ -227,6 +251,53 @@ impl SidecarError {
             )
             .defined()
             .with_data(json!({ "reason": "learning" })),
+            Self::TooManyCredentials { limit, found } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "TOO_MANY_CREDENTIALS",
+                format!(
+                    "The request names {found} different credentials; the sidecar resolves at \
+                     most {limit} per request (--max-credentials-per-request)"
+                ),
+            )
+            .defined()
+            .with_data(json!({ "limit": limit, "found": found })),
+            Self::NameTooLong { prefix, limit } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "PLACEHOLDER_INVALID",
+                format!(
+                    "A placeholder names a credential longer than {limit} characters (starting \
+                     `{prefix}`); no credential has such a name"
+                ),
+            )
+            .defined()
+            .with_data(
+                json!({ "reason": "name_too_long", "limit": limit, "credential_prefix": prefix }),
+            ),
+            Self::DuplicateKey { path } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "DUPLICATE_KEY",
+                format!(
+                    "The body names the key at `{path}` twice; JSON readers disagree on which \
+                     one counts, so the sidecar refuses it"
+                ),
+            )
+            .defined()
+            .with_data(json!({ "path": path })),
+            Self::PlaceholderForwarded => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "PLACEHOLDER_NOT_ALLOWED",
+                "The body holds a `{{credential:...}}` placeholder (possibly JSON-escaped) where \
+                 the sidecar does not resolve it; it was not forwarded",
+            )
+            .defined()
+            .with_data(json!({ "path": "", "reason": "unresolved" })),
+            Self::NonCanonicalPath => ApiError::bad_request(
+                "Non-canonical path: send the route as /v1/group/verb, without percent-escapes, \
+                 backslashes, empty, `.` or `..` segments, `;` parameters, or trailing dots or \
+                 spaces",
+            )
+            .defined()
+            .with_data(json!({ "reason": "non_canonical_path" })),
         }
     }
 }

@@ -109,6 +109,7 @@ impl Sidecar {
             key_file,
             metrics: metrics.clone(),
             ca_file: config.upstream_ca_file.clone(),
+            lookups: config.lookups,
         })?;
         let cache = CredentialCache::with_metrics(config.cache, metrics.clone());
         let learning = Learning::new(config.ops.learn.is_none());

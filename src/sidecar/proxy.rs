@@ -14,6 +14,8 @@
 //! sidecar's. Each request runs in one span carrying its request id, which is passed upstream
 //! and returned to the client.
 //!
+//! A body read whole with a key named twice is refused; no body leaves with placeholder text
+//! (pass-through bodies are watched as they stream, [`WatchedBody`]; the others checked whole).
 //! Before any of that, the [`Guard`] checks the client token, relay headers and credential
 //! reads; after it, every upstream answer goes through the [`Answers`] step (echoes restored,
 //! secrets scrubbed). Each request ends with one "Request finished" line (status, duration,
@@ -40,12 +42,15 @@ use crate::http::headers::{
     non_identity_encoding, request_id, strip_hop_by_hop, REQUEST_ID_HEADER,
 };
 use crate::http::server::Handler;
+use crate::placeholders::outbound::holds_placeholder;
+use crate::placeholders::unique_keys::check_unique_keys;
 use crate::sidecar::answer::withhold::Watched;
 use crate::sidecar::answer::{Answers, Echo, Treatment};
 use crate::sidecar::credentials::cache::CredentialCache;
-use crate::sidecar::credentials::resolve::{self, Resolution, Target};
+use crate::sidecar::credentials::resolve::{self, credential_ids_header, Resolution, Target};
 use crate::sidecar::credentials::Credentials;
 use crate::sidecar::error::SidecarError;
+use crate::sidecar::guard::outbound::Watched as WatchedBody;
 use crate::sidecar::guard::{self, Guard};
 use crate::sidecar::metrics::{GaugeGuard, Metrics};
 use crate::sidecar::route::{CredentialWrite, Kind, Route};
@@ -184,6 +189,7 @@ impl Proxy {
             refuse_encoded(&headers)?;
         }
         match kind {
+            Kind::NonCanonical => Err(SidecarError::NonCanonicalPath),
             Kind::NotPost => Err(SidecarError::MethodRefused {
                 method: parts.method.to_string(),
             }),
@@ -202,18 +208,22 @@ impl Proxy {
                 // aborted request, the client a 413.
                 let cut = Arc::new(AtomicBool::new(false));
                 let seen = Arc::clone(&cut);
-                let body = Limited::new(body, limit)
-                    .map_err(move |err| {
-                        if err.downcast_ref::<LengthLimitError>().is_some() {
-                            seen.store(true, Ordering::Relaxed);
-                        }
-                        err
-                    })
-                    .boxed();
+                // The chunk completing placeholder text is held back, the request aborted.
+                let placeholder = Arc::new(AtomicBool::new(false));
+                let limited = Limited::new(body, limit).map_err(move |err| {
+                    if err.downcast_ref::<LengthLimitError>().is_some() {
+                        seen.store(true, Ordering::Relaxed);
+                    }
+                    err
+                });
+                let body = WatchedBody::new(limited, Arc::clone(&placeholder)).boxed();
                 let forwarded = self
                     .upstream()
                     .forward(parts.method, &path_and_query, headers, body)
                     .await;
+                if placeholder.load(Ordering::Relaxed) {
+                    return Err(SidecarError::PlaceholderForwarded);
+                }
                 let response = match forwarded {
                     Err(_) if cut.load(Ordering::Relaxed) => {
                         return Err(SidecarError::PayloadTooLarge { limit })
@@ -231,6 +241,7 @@ impl Proxy {
                 };
                 // Held until the request is done: the body, its parsed form, the rewrite.
                 let (bytes, mut held) = self.read_body(body).await?;
+                check_unique_keys(&bytes)?;
                 let resolution = resolve::resolve(
                     bytes,
                     target,
@@ -240,6 +251,10 @@ impl Proxy {
                     self.inner.config.max_body,
                 )
                 .await?;
+                if !resolution.rewritten && holds_placeholder(&resolution.body) {
+                    // Text the scan did not see would reach the upstream unresolved.
+                    return Err(SidecarError::PlaceholderForwarded);
+                }
                 held.grow(resolution.body.len())
                     .map_err(|_| SidecarError::BodyBudgetExhausted)?;
                 stats.placeholders = resolution.uses.len();
@@ -288,6 +303,10 @@ impl Proxy {
             }
             Kind::CredentialWrite(write) => {
                 let (bytes, _held) = self.read_body(body).await?;
+                check_unique_keys(&bytes)?;
+                if holds_placeholder(&bytes) {
+                    return Err(SidecarError::PlaceholderForwarded);
+                }
                 let input = serde_json::from_slice::<Value>(&bytes)
                     .ok()
                     .and_then(|mut body| body.get_mut("json").map(Value::take));
@@ -376,25 +395,6 @@ fn refuse_encoded(headers: &HeaderMap) -> Result<(), SidecarError> {
     match non_identity_encoding(headers) {
         Some(encoding) => Err(SidecarError::EncodingRefused { encoding }),
         None => Ok(()),
-    }
-}
-
-/// The `x-libretto-credential-ids` value for the ids a job used; `None` for none. An id that
-/// cannot be sent in a header is an unreadable upstream answer: the job is not forwarded
-/// without the header, or the upstream's delete guard would not see it.
-fn credential_ids_header(ids: &[String]) -> Result<Option<HeaderValue>, SidecarError> {
-    if ids.is_empty() {
-        return Ok(None);
-    }
-    let list = ids.join(",");
-    match HeaderValue::from_str(&list) {
-        Ok(value) if ids.iter().all(|id| !id.is_empty() && !id.contains(',')) => Ok(Some(value)),
-        _ => {
-            warn!("A credential id from the upstream cannot be sent in a header");
-            Err(SidecarError::forward(
-                crate::sidecar::upstream::UpstreamError::Unreadable,
-            ))
-        }
     }
 }
 

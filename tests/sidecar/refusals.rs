@@ -1,5 +1,6 @@
 //! What the sidecar refuses before anything reaches upstream, over real HTTP against the
-//! counting fake: special routes however their path is spelled, special routes without POST,
+//! counting fake: special routes however their path is spelled (resolved, or refused as
+//! non-canonical), special routes without POST,
 //! encoded bodies it must read, bodies with placeholders outside the envelope, a credential id
 //! that cannot travel in a header, and a 404 from upstream that is not the API's own.
 
@@ -26,28 +27,43 @@ fn assert_refused(answer: &Answer, status: u16, code: &str) -> Value {
 }
 
 #[tokio::test]
-async fn disguised_job_paths_are_resolved_not_passed_through() {
+async fn disguised_job_paths_are_resolved_or_refused_never_passed_through() {
     let (fake, sidecar) = fake_and_sidecar(Options::default()).await;
     let client = TestClient::new(&sidecar.url);
+    // Canonical spellings (letter case and a trailing slash aside) are resolved.
+    for path in ["/v1/JOBS/create", "/v1/jobs/create/"] {
+        let answer = post(&client, path, &[], &portal_body()).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.json);
+    }
+    // Every other spelling is refused before anything is forwarded.
     for path in [
         "//v1/jobs/create",
         "/v1/jobs/./create",
-        "/v1/JOBS/create",
         "/v1/jobs/%63reate",
         "/v1/jobs/create;x=1",
+        "/v1/credentials/../jobs/create",
+        "/v1/jobs\\create",
+        "/v1/jobs/create.",
+        "/v1/jobs/create%20",
+        "/v1/jobs/create%00",
+        "/v1/jobs%C0%AFcreate",
     ] {
         let answer = post(&client, path, &[], &portal_body()).await;
-        assert_eq!(answer.status, 200, "{path}: {}", answer.json);
+        let error = assert_refused(&answer, 400, "BAD_REQUEST");
+        assert_eq!(error["data"]["reason"], "non_canonical_path", "{path}");
     }
     let forwarded = fake.recorded();
     let jobs: Vec<_> = forwarded
         .iter()
         .filter(|r| !r.path_and_query.contains("credentials/get"))
         .collect();
-    assert_eq!(jobs.len(), 5);
-    for job in jobs {
+    assert_eq!(jobs.len(), 2);
+    for job in &forwarded {
         let body = String::from_utf8_lossy(&job.body);
         assert!(!body.contains("{{"), "{}: {body}", job.path_and_query);
+    }
+    for job in jobs {
+        let body = String::from_utf8_lossy(&job.body);
         assert!(body.contains("alice@example.com"), "{body}");
     }
 }
@@ -62,13 +78,23 @@ async fn special_routes_take_post_only() {
         (Method::GET, "/v1/schedules/create".to_owned()),
         (Method::PUT, "/v1/schedules/update".to_owned()),
         (Method::GET, "/v1/credentials/delete".to_owned()),
-        (Method::GET, "//v1/jobs/./create".to_owned()),
+        (Method::GET, "/v1/JOBS/create/".to_owned()),
     ] {
         let answer = client.send(method.clone(), &path, &[], Vec::new()).await;
         let error = assert_refused(&answer, 405, "METHOD_NOT_SUPPORTED");
         assert_eq!(error["data"]["reason"], "method", "{method} {path}");
         assert!(error["message"].as_str().unwrap().contains("POST"));
     }
+    // A disguised spelling without POST is refused as non-canonical, not passed through.
+    let answer = client
+        .send(
+            Method::GET,
+            &format!("//v1/jobs/./create{query}"),
+            &[],
+            Vec::new(),
+        )
+        .await;
+    assert_refused(&answer, 400, "BAD_REQUEST");
     assert!(fake.recorded().is_empty(), "nothing was forwarded");
     // Other routes keep every method.
     let listed = client

@@ -47,6 +47,8 @@ pub struct Options {
     pub ca_file: Option<std::path::PathBuf>,
     /// The budgets of the known secrets.
     pub known_secrets: libretto_sidecar::sidecar::answer::known_secrets::KnownLimits,
+    /// Credentials per request, concurrent lookups.
+    pub lookups: libretto_sidecar::sidecar::upstream::LookupLimits,
 }
 
 impl Default for Options {
@@ -63,6 +65,7 @@ impl Default for Options {
             ops: OpsConfig::default(),
             ca_file: None,
             known_secrets: Default::default(),
+            lookups: Default::default(),
         }
     }
 }
@@ -96,6 +99,7 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
         remember_jobs: libretto_sidecar::sidecar::answer::job_memory::DEFAULT_CAPACITY,
         known_secrets: options.known_secrets,
         ops: options.ops,
+        lookups: options.lookups,
     };
     let sidecar = Sidecar::build(&config).await.unwrap();
     let proxy = sidecar.proxy.clone();

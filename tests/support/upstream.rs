@@ -40,6 +40,10 @@ pub enum LookupMode {
     Unauthorized = 4,
     /// Answers 404 with an HTML page, as a wrong base path behind a web server would.
     NotFoundPage = 5,
+    /// Answers 503 with `Retry-After: 60`.
+    Unavailable = 6,
+    /// Answers 429 without `Retry-After`.
+    TooMany = 7,
 }
 
 /// A request the fake received.
@@ -65,6 +69,9 @@ struct State {
     extra_keys: Mutex<Vec<String>>,
     /// `credentials/get` calls still to answer 500 before answering normally.
     fail_next: AtomicUsize,
+    /// `credentials/get` calls being answered now, and the most there ever were at once.
+    lookups_in_flight: AtomicUsize,
+    most_lookups_in_flight: AtomicUsize,
 }
 
 /// The fake upstream. Cheap to clone.
@@ -142,6 +149,11 @@ impl FakeUpstream {
         self.state.lookups.load(Ordering::SeqCst)
     }
 
+    /// The most `credentials/get` calls the fake was answering at the same time.
+    pub fn most_concurrent_lookups(&self) -> usize {
+        self.state.most_lookups_in_flight.load(Ordering::SeqCst)
+    }
+
     pub fn recorded(&self) -> Vec<Recorded> {
         self.state.recorded.lock().clone()
     }
@@ -185,6 +197,16 @@ impl FakeUpstream {
     }
 
     async fn credentials_get(&self, input: &Value) -> Response<Body> {
+        let now = self.state.lookups_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.state
+            .most_lookups_in_flight
+            .fetch_max(now, Ordering::SeqCst);
+        let answer = self.credentials_get_counted(input).await;
+        self.state.lookups_in_flight.fetch_sub(1, Ordering::SeqCst);
+        answer
+    }
+
+    async fn credentials_get_counted(&self, input: &Value) -> Response<Body> {
         self.state.lookups.fetch_add(1, Ordering::SeqCst);
         // Read before the delay, so a slowed lookup answers with the value it saw when it
         // began, as a real one in flight would.
@@ -224,6 +246,14 @@ impl FakeUpstream {
                 *response.status_mut() = StatusCode::NOT_FOUND;
                 return response;
             }
+            6 => {
+                let mut response = envelope_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from_static("60"));
+                return response;
+            }
+            7 => return envelope_error(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS"),
             _ => {}
         }
         match found {

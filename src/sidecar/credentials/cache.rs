@@ -149,6 +149,7 @@ impl CredentialCache {
         let stale = config.stale_if_error.map(|window| {
             moka::sync::Cache::builder()
                 .max_capacity(config.capacity)
+                .weigher(|name: &String, entry: &Entry| entry::weigh(name, entry))
                 .time_to_live(config.ttl.saturating_add(window))
                 .eviction_listener(unmap_listener(ids.clone()))
                 .build()
@@ -159,6 +160,7 @@ impl CredentialCache {
         let eviction_metrics = metrics.clone();
         let entries = Cache::builder()
             .max_capacity(config.capacity)
+            .weigher(|name: &String, entry: &Entry| entry::weigh(name, entry))
             .expire_after(EntryExpiry {
                 ttl: config.ttl,
                 negative_ttl: config.negative_ttl,
@@ -368,6 +370,13 @@ impl CredentialCache {
     /// Entries currently held (approximate, as moka counts lazily).
     pub fn entry_count(&self) -> u64 {
         self.inner.entries.entry_count()
+    }
+
+    /// The weight of the entries held, in units of one started KiB (approximate, as moka
+    /// counts lazily); never above `--cache-capacity` once moka has caught up.
+    pub async fn weighted_size(&self) -> u64 {
+        self.inner.entries.run_pending_tasks().await;
+        self.inner.entries.weighted_size()
     }
 
     fn view(&self, name: &str, entry: Entry, stale: bool) -> Option<CachedCredential> {

@@ -8,6 +8,9 @@
 //! The ids of the credentials used travel with the job so the upstream can refuse to delete a
 //! credential a queued job still needs.
 //!
+//! A body naming more distinct credentials than `--max-credentials-per-request`, or a name
+//! longer than the upstream accepts, is refused right after the scan, before any lookup.
+//!
 //! With a policy, the workflow and the credentials the scan found are checked before anything
 //! is fetched, so a refused job costs no lookup. Every opened value is taught to the known
 //! secrets (for scrubbing answers; every cache fill is learned too, through
@@ -20,7 +23,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use http::HeaderValue;
 use serde_json::Value;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::placeholders::grammar::may_contain_placeholder;
 use crate::placeholders::{
@@ -32,6 +35,8 @@ use crate::sidecar::credentials::cache::CachedCredential;
 use crate::sidecar::credentials::Credentials;
 use crate::sidecar::error::SidecarError;
 use crate::sidecar::guard::policy::{Policy, Refusal};
+use crate::sidecar::upstream::limits::MAX_CREDENTIAL_NAME_CHARS;
+use crate::sidecar::upstream::LookupLimits;
 
 /// Which kind of body is being resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +74,9 @@ pub struct Resolution {
     pub cache_misses: usize,
     /// Whether any credential used was served past its expiry (`--stale-if-error`).
     pub stale: bool,
+    /// Whether `body` was serialized again from the parsed body (else it is the bytes as
+    /// they came, which the proxy checks once more for placeholder text).
+    pub rewritten: bool,
 }
 
 impl Resolution {
@@ -128,6 +136,8 @@ pub async fn resolve(
     if scan.is_empty() {
         return Ok(unchanged(bytes, &body, target));
     }
+    let names = scan.credential_names();
+    check_names(&names, credentials.upstream().lookup_limits())?;
     let workflow = body
         .pointer("/json/workflow")
         .and_then(Value::as_str)
@@ -141,7 +151,6 @@ pub async fn resolve(
             )
             .map_err(SidecarError::NotAllowed)?;
     }
-    let names = scan.credential_names();
     debug!(
         credentials = names.len(),
         placeholders = scan.placeholder_count(),
@@ -199,7 +208,48 @@ pub async fn resolve(
         cache_hits: fetched.hits,
         cache_misses: fetched.misses,
         stale,
+        rewritten: true,
     })
+}
+
+/// Refuses, before any lookup, a body naming more distinct credentials than
+/// `--max-credentials-per-request` or a name longer than the upstream accepts.
+fn check_names(names: &[String], limits: LookupLimits) -> Result<(), SidecarError> {
+    if names.len() > limits.max_per_request {
+        return Err(SidecarError::TooManyCredentials {
+            limit: limits.max_per_request,
+            found: names.len(),
+        });
+    }
+    if let Some(name) = names
+        .iter()
+        .find(|name| name.chars().count() > MAX_CREDENTIAL_NAME_CHARS)
+    {
+        return Err(SidecarError::NameTooLong {
+            prefix: name.chars().take(32).collect(),
+            limit: MAX_CREDENTIAL_NAME_CHARS,
+        });
+    }
+    Ok(())
+}
+
+/// The `x-libretto-credential-ids` value for the ids a job used; `None` for none. An id that
+/// cannot be sent in a header is an unreadable upstream answer: the job is not forwarded
+/// without the header, or the upstream's delete guard would not see it.
+pub fn credential_ids_header(ids: &[String]) -> Result<Option<HeaderValue>, SidecarError> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let list = ids.join(",");
+    match HeaderValue::from_str(&list) {
+        Ok(value) if ids.iter().all(|id| !id.is_empty() && !id.contains(',')) => Ok(Some(value)),
+        _ => {
+            warn!("A credential id from the upstream cannot be sent in a header");
+            Err(SidecarError::forward(
+                crate::sidecar::upstream::UpstreamError::Unreadable,
+            ))
+        }
+    }
 }
 
 /// A body forwarded as it came; for a job, what the app sent is remembered for its echoes.

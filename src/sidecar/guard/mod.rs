@@ -21,6 +21,7 @@
 //! an upstream's router would not make.
 
 pub mod access;
+pub mod outbound;
 pub mod policy;
 
 use std::net::IpAddr;
@@ -59,6 +60,10 @@ impl Guard {
         route: &Route,
     ) -> Result<(), ApiError> {
         self.token.check(headers)?;
+        if route.kind() == Kind::NonCanonical {
+            // Before the read check: a disguised spelling is refused as such, whatever it names.
+            return Err(crate::sidecar::error::SidecarError::NonCanonicalPath.to_api_error());
+        }
         self.check_browser(uri, headers)?;
         check_forwarded(headers, self.allow_forwarded)?;
         if !self.allow_credential_reads && route.kind() == Kind::CredentialRead {
@@ -80,22 +85,7 @@ impl Guard {
 
     /// Refuses a request that a browser page sent, or that names a host other than this one.
     pub fn check_browser(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), ApiError> {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| {
-                uri.authority()
-                    .map(|authority| authority.as_str().to_owned())
-            });
-        if let Some(host) = host {
-            if !self.host_allowed(&host) {
-                return Err(forbidden(
-                    "The Host header names neither a loopback address nor the sidecar's listen \
-                     address (start the sidecar with --allowed-host NAME to accept another name)",
-                ));
-            }
-        }
+        self.check_host(uri, headers)?;
         if headers.contains_key(header::ORIGIN) {
             return Err(forbidden(
                 "Requests from browser pages (with an Origin header) are refused",
@@ -110,6 +100,47 @@ impl Guard {
                     "Requests from browser pages (Sec-Fetch-Site) are refused",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses a request whose host is not this one: every name it gives (the one `Host`
+    /// header, and the authority of an HTTP/2 `:authority` or an absolute-form target) must be
+    /// allowed, and it must give one. A request without any, with two `Host` headers, or with
+    /// a `Host` that is not visible ASCII is refused too: a check that skipped those would let
+    /// a rebound page's request through by leaving the header out or doubling it.
+    fn check_host(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), ApiError> {
+        let mut hosts = headers.get_all(header::HOST).iter();
+        let host = hosts.next();
+        if hosts.next().is_some() {
+            return Err(forbidden(
+                "A request to the sidecar must carry one Host header, not several",
+            ));
+        }
+        let host = match host.map(|value| value.to_str()) {
+            Some(Ok(host)) => Some(host),
+            Some(Err(_)) => {
+                return Err(forbidden(
+                    "The Host header must be a plain ASCII host name or address",
+                ))
+            }
+            None => None,
+        };
+        let authority = uri.authority().map(|authority| authority.as_str());
+        if host.is_none() && authority.is_none() {
+            return Err(forbidden(
+                "A request to the sidecar must name its host (Host header or :authority)",
+            ));
+        }
+        if host
+            .into_iter()
+            .chain(authority)
+            .any(|name| !self.host_allowed(name))
+        {
+            return Err(forbidden(
+                "The Host header names neither a loopback address nor the sidecar's listen \
+                 address (start the sidecar with --allowed-host NAME to accept another name)",
+            ));
         }
         Ok(())
     }
@@ -195,10 +226,25 @@ pub fn read_forbidden() -> ApiError {
 mod tests {
     use super::*;
 
-    /// Admits a GET of `path` (no content type to check).
+    /// Admits a GET of `path` (no content type to check), with `Host: localhost` unless
+    /// `headers` name a host.
     fn admit_path(guard: &Guard, path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
         let uri: Uri = path.parse().unwrap();
-        guard.admit(&Method::GET, &uri, headers, &Route::of(&Method::GET, path))
+        let mut headers = headers.clone();
+        if !headers.contains_key(header::HOST) {
+            headers.insert(header::HOST, http::HeaderValue::from_static("localhost"));
+        }
+        guard.admit(&Method::GET, &uri, &headers, &Route::of(&Method::GET, path))
+    }
+
+    #[test]
+    fn a_request_without_a_host_is_refused() {
+        let uri: Uri = "/v1/jobs/list".parse().unwrap();
+        let route = Route::of(&Method::GET, "/v1/jobs/list");
+        let refused = Guard::default()
+            .admit(&Method::GET, &uri, &HeaderMap::new(), &route)
+            .unwrap_err();
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
     }
     use http::HeaderValue;
 

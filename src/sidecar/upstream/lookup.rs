@@ -1,6 +1,7 @@
 //! `credentials/get`: the one call the sidecar makes on its own behalf, bounded in time and
-//! size, retried with jittered backoff on transport errors and 5xx answers, its answer read
-//! into a buffer wiped on drop and parsed into a typed result.
+//! size, run under the lookup semaphore, retried with jittered backoff on transport errors and
+//! 5xx answers (and after the `Retry-After` of a 429 or 503) while the shared retry budget
+//! allows, its answer read into a buffer wiped on drop and parsed into a typed result.
 
 use std::time::Duration;
 
@@ -42,14 +43,20 @@ impl Upstream {
         request_id: Option<&HeaderValue>,
     ) -> Result<Option<FetchedCredential>, UpstreamError> {
         let deadline = Instant::now() + self.inner.timeout;
+        let gate = &self.inner.lookups;
+        gate.budget().deposit();
         let attempts = async {
             let mut attempt = 0;
             let mut reloaded = false;
             loop {
-                let err = match self.lookup_once(name, request_id).await {
-                    Err(err) => err,
-                    done => return done,
+                let failed = {
+                    let _slot = gate.slot().await;
+                    match self.lookup_once(name, request_id).await {
+                        Err(failed) => failed,
+                        Ok(done) => return Ok(done),
+                    }
                 };
+                let err = failed.error;
                 if err == UpstreamError::Status(401) && !reloaded && self.inner.key_file.is_some() {
                     reloaded = true;
                     match self.reload_key().await {
@@ -59,11 +66,17 @@ impl Upstream {
                     continue;
                 }
                 attempt += 1;
-                let delay = LOOKUP_BACKOFF.delay(attempt - 1);
-                if !is_retryable(&err)
-                    || attempt >= LOOKUP_ATTEMPTS
-                    || Instant::now() + delay >= deadline
-                {
+                let Some(delay) = retry_delay(&err, failed.retry_after, attempt) else {
+                    return Err(err);
+                };
+                if attempt >= LOOKUP_ATTEMPTS || Instant::now() + delay >= deadline {
+                    return Err(err);
+                }
+                if !gate.budget().withdraw() {
+                    debug!(
+                        credential = name,
+                        "Retry budget spent: the lookup is not retried"
+                    );
                     return Err(err);
                 }
                 debug!(credential = name, attempt, error = %err, "Retrying the credential lookup");
@@ -80,9 +93,9 @@ impl Upstream {
         &self,
         name: &str,
         request_id: Option<&HeaderValue>,
-    ) -> Result<Option<FetchedCredential>, UpstreamError> {
+    ) -> Result<Option<FetchedCredential>, Failed> {
         let body = serde_json::to_vec(&json!({ "json": { "name": name } }))
-            .map_err(|_| UpstreamError::Unreadable)?;
+            .map_err(|_| Failed::from(UpstreamError::Unreadable))?;
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
@@ -101,18 +114,67 @@ impl Upstream {
                 )
                 .await?;
             let status = response.status();
+            let retry_after = retry_after(response.headers());
             let bytes = read_secret_body(response.into_body()).await?;
-            Ok::<_, UpstreamError>((status, bytes))
+            Ok::<_, UpstreamError>((status, retry_after, bytes))
         };
-        let (status, bytes) = tokio::time::timeout(self.inner.timeout, call)
+        let (status, retry_after, bytes) = tokio::time::timeout(self.inner.timeout, call)
             .await
             .map_err(|_| UpstreamError::Timeout)??;
         match status {
-            StatusCode::OK => parse_credential(&bytes).map(Some),
+            StatusCode::OK => Ok(Some(parse_credential(&bytes)?)),
             StatusCode::NOT_FOUND if is_not_found_envelope(&bytes) => Ok(None),
-            other => Err(UpstreamError::Status(other.as_u16())),
+            other => Err(Failed {
+                error: UpstreamError::Status(other.as_u16()),
+                retry_after,
+            }),
         }
     }
+}
+
+/// A failed attempt, with the pause the upstream asked for (`Retry-After`), if any.
+struct Failed {
+    error: UpstreamError,
+    retry_after: Option<Duration>,
+}
+
+impl From<UpstreamError> for Failed {
+    fn from(error: UpstreamError) -> Self {
+        Self {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+/// How long to wait before attempt `attempt + 1`, or `None` when the failure is not retried.
+/// A 429 or 503 with `Retry-After` waits what the upstream asked for (the caller gives up
+/// when that runs past the deadline); a 429 without it is not retried; other transport
+/// failures and 5xx answers back off with jitter.
+fn retry_delay(
+    err: &UpstreamError,
+    retry_after: Option<Duration>,
+    attempt: u32,
+) -> Option<Duration> {
+    match (err, retry_after) {
+        (UpstreamError::Status(429 | 503), Some(asked)) => Some(asked),
+        (UpstreamError::Status(429), None) => None,
+        (err, _) if is_retryable(err) => Some(LOOKUP_BACKOFF.delay(attempt - 1)),
+        _ => None,
+    }
+}
+
+/// The pause a `Retry-After` header asks for: delay-seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Reads a `credentials/get` answer, which holds a credential value in plain text, into a

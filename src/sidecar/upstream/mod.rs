@@ -22,12 +22,14 @@ pub(crate) mod base_url;
 pub(crate) mod credential_answer;
 pub(crate) mod error;
 mod key;
+pub mod limits;
 pub mod list;
 mod lookup;
 mod tls;
 
 pub use error::{is_retryable, KeyReloadError, UpstreamConfigError, UpstreamError};
 pub use key::KEY_FILE_POLL;
+pub use limits::LookupLimits;
 pub use lookup::LOOKUP_ATTEMPTS;
 
 use std::path::PathBuf;
@@ -69,6 +71,8 @@ pub struct UpstreamConfig {
     /// A PEM file of CA certificates trusted for `https` besides the public roots
     /// (`--upstream-ca-file`), for an upstream behind a private CA.
     pub ca_file: Option<PathBuf>,
+    /// How many lookups run at once and how many credentials one request may name.
+    pub lookups: LookupLimits,
 }
 
 /// The upstream client. Cheap to clone; clones share the connection pool.
@@ -85,6 +89,8 @@ struct Inner {
     api_key: RwLock<Secret>,
     key_file: Option<PathBuf>,
     metrics: Metrics,
+    /// The lookup semaphore and retry budget.
+    lookups: limits::LookupGate,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -115,6 +121,9 @@ impl Upstream {
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
+            // Lookups hold at most `max_concurrent` connections at once; keeping more idle
+            // would only hold sockets open.
+            .pool_max_idle_per_host(config.lookups.max_concurrent.max(1))
             .build(connector);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -124,12 +133,18 @@ impl Upstream {
                 api_key: RwLock::new(config.api_key),
                 key_file: config.key_file,
                 metrics: config.metrics,
+                lookups: limits::LookupGate::new(config.lookups),
             }),
         })
     }
 
     pub fn base(&self) -> &BaseUrl {
         &self.inner.base
+    }
+
+    /// The lookup bounds this client was built with.
+    pub fn lookup_limits(&self) -> LookupLimits {
+        self.inner.lookups.limits()
     }
 
     /// The sidecar's own API key as a header value, marked sensitive so it never prints.

@@ -30,6 +30,7 @@ async fn the_key_is_swapped_on_reload_and_kept_on_failure() {
         key_file: Some(path.clone()),
         metrics: Metrics::new(),
         ca_file: None,
+        lookups: Default::default(),
     })
     .unwrap();
     assert!(!upstream.reload_key().await.unwrap(), "same key");

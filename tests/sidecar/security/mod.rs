@@ -7,8 +7,11 @@
 //! sidecar, and a secret equal to a word of the envelope.
 
 mod access;
+mod ambiguous;
 mod body_budget;
+mod hosts;
 mod limits;
+mod lookups;
 mod numbers_and_headers;
 mod policy;
 mod probes;

@@ -25,16 +25,35 @@ async fn credential_reads_are_refused_and_other_credential_routes_pass() {
         .unwrap()
         .contains("--allow-credential-reads"));
     holds_no_secret(&read.json.to_string());
-    // A disguised path is the same read.
-    let sneaky = sidecar
+    // A canonical spelling in other letter case is the same read; a disguised path is refused
+    // as non-canonical. Neither gives the value.
+    let shouted = sidecar
         .send(
             Method::POST,
-            "/v1/credentials/g%65t",
+            "/V1/Credentials/GET",
             &[("content-type", "application/json")],
             r#"{"json":{"name":"portal-production"}}"#,
         )
         .await;
-    refused(&sneaky, 403, "CREDENTIAL_READ_FORBIDDEN");
+    refused(&shouted, 403, "CREDENTIAL_READ_FORBIDDEN");
+    holds_no_secret(&shouted.json.to_string());
+    for path in [
+        "/v1/credentials/g%65t",
+        "//v1/credentials/./get",
+        "/v1/credentials\\get",
+        "/v1/credentials/get.",
+    ] {
+        let sneaky = sidecar
+            .send(
+                Method::POST,
+                path,
+                &[("content-type", "application/json")],
+                r#"{"json":{"name":"portal-production"}}"#,
+            )
+            .await;
+        refused(&sneaky, 400, "BAD_REQUEST");
+        holds_no_secret(&String::from_utf8_lossy(&sneaky.bytes));
+    }
 
     let listed = ok(&call(&sidecar, "credentials/list", json!({})).await);
     assert!(listed.to_string().contains("portal-production"));

@@ -272,6 +272,7 @@ async fn a_json_answer_too_large_to_check_is_refused() {
         key_file: None,
         metrics: Metrics::new(),
         ca_file: None,
+        lookups: Default::default(),
     })
     .unwrap();
     let answers = Answers {

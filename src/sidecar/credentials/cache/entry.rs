@@ -30,6 +30,21 @@ pub(super) enum State {
     Missing,
 }
 
+/// The bytes one weight unit of the cache stands for: an entry weighs one unit per started
+/// KiB of its name, id and sealed value (at least one), so `--cache-capacity` bounds bytes as
+/// well as entries.
+pub(super) const WEIGHT_UNIT: usize = 1024;
+
+/// moka's weight of an entry: one unit per started [`WEIGHT_UNIT`] of what it holds.
+pub(super) fn weigh(name: &str, entry: &Entry) -> u32 {
+    let held = name.len()
+        + match &entry.state {
+            State::Found { id, sealed } => id.len() + sealed.len(),
+            State::Missing => 0,
+        };
+    u32::try_from(held.div_ceil(WEIGHT_UNIT).max(1)).unwrap_or(u32::MAX)
+}
+
 /// moka's expiry per entry: found entries live for the TTL, misses for the negative TTL.
 pub(super) struct EntryExpiry {
     pub(super) ttl: Duration,

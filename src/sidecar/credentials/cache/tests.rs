@@ -405,3 +405,28 @@ async fn dropping_everything_beats_a_lookup_in_flight() {
         .unwrap();
     assert!(created.is_some(), "the miss fetched before was not kept");
 }
+
+#[tokio::test]
+async fn long_names_weigh_by_their_bytes() {
+    let cache = CredentialCache::new(CacheConfig {
+        capacity: 64,
+        ..config()
+    });
+    let calls = AtomicUsize::new(0);
+    // 200 misses for 64 KiB names: counted by entries they would hold 12.8 MiB.
+    for i in 0..200 {
+        let name = format!("{i}-{}", "n".repeat(64 << 10));
+        lookup(&cache, &calls, &name, None).await.unwrap();
+    }
+    let weight = cache.weighted_size().await;
+    assert!(weight <= 64, "weight {weight}");
+    // Each such entry weighs 65 units: at most one fits in 64 units.
+    assert!(cache.entry_count() <= 1, "{} entries", cache.entry_count());
+    // Short names still count one each.
+    for i in 0..10 {
+        lookup(&cache, &calls, &format!("short-{i}"), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(cache.weighted_size().await, cache.entry_count());
+}
