@@ -27,21 +27,17 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response};
 use http_body::Body as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{debug, info, warn};
 
 use crate::http::body::Body;
-use crate::http::budget::{BodyBudget, RETRY_AFTER_SECS};
-use crate::http::headers::{
-    non_identity_encoding, request_id, strip_hop_by_hop, REQUEST_ID_HEADER,
-};
-use crate::http::server::Handler;
+use crate::http::budget::BodyBudget;
+use crate::http::headers::{non_identity_encoding, strip_hop_by_hop, REQUEST_ID_HEADER};
 use crate::placeholders::outbound::holds_placeholder;
 use crate::placeholders::unique_keys::check_unique_keys;
 use crate::sidecar::answer::withhold::Watched;
@@ -52,7 +48,7 @@ use crate::sidecar::credentials::Credentials;
 use crate::sidecar::error::SidecarError;
 use crate::sidecar::guard::outbound::Watched as WatchedBody;
 use crate::sidecar::guard::{self, Guard};
-use crate::sidecar::metrics::{GaugeGuard, Metrics};
+use crate::sidecar::metrics::Metrics;
 use crate::sidecar::route::{CredentialWrite, Kind, Route};
 use crate::sidecar::upstream::Upstream;
 
@@ -425,86 +421,7 @@ fn mark_stale(mut response: Response<Body>, stale: bool) -> Response<Body> {
     response
 }
 
-impl Handler for Proxy {
-    async fn call(&self, request: Request<Incoming>) -> Response<Body> {
-        let request_id = request_id(request.headers());
-        let span = info_span!(
-            "request",
-            request_id = %String::from_utf8_lossy(request_id.as_bytes()),
-            method = %request.method(),
-            path = %request.uri().path(),
-        );
-        let route = Route::of(request.method(), request.uri().path());
-        let label = route.label();
-        let metrics = self.inner.metrics.clone();
-        async move {
-            let in_flight = metrics.in_flight();
-            let started = Instant::now();
-            let mut stats = RequestStats::default();
-            let method = request.method().clone();
-            let path = request.uri().path().to_owned();
-            let admitted =
-                self.inner
-                    .guard
-                    .admit(request.method(), request.uri(), request.headers(), &route);
-            let routed = match admitted {
-                Ok(()) => self
-                    .route(request, &route, &request_id, &mut stats)
-                    .await
-                    .map_err(|err| err.to_api_error()),
-                Err(refused) => Err(refused),
-            };
-            let mut response = match routed {
-                Ok(response) => response,
-                Err(answer) => {
-                    info!(code = %answer.code, status = answer.status.as_u16(), "Request refused");
-                    metrics.error(&answer.code);
-                    let retry = answer.code == "BODY_BUDGET_EXHAUSTED";
-                    let mut response = answer.into_response();
-                    if retry {
-                        response
-                            .headers_mut()
-                            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-                    }
-                    response
-                }
-            };
-            metrics.request(label, response.status().as_u16());
-            response
-                .headers_mut()
-                .insert(REQUEST_ID_HEADER, request_id.clone());
-            info!(
-                %method,
-                route = %path,
-                status = response.status().as_u16(),
-                elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                placeholders = stats.placeholders,
-                cache_hits = stats.cache_hits,
-                cache_misses = stats.cache_misses,
-                restored = stats.restored,
-                redacted = stats.redacted,
-                "Request finished"
-            );
-            in_flight_until_body_ends(response, in_flight)
-        }
-        .instrument(span)
-        .await
-    }
-}
-
-/// Keeps the request counted as in flight until its answer's body has been sent (or dropped),
-/// so a streamed pass-through answer counts for as long as it streams.
-fn in_flight_until_body_ends(response: Response<Body>, in_flight: GaugeGuard) -> Response<Body> {
-    let (parts, body) = response.into_parts();
-    let body = body
-        .map_frame(move |frame| {
-            let _held = &in_flight;
-            frame
-        })
-        .boxed();
-    Response::from_parts(parts, body)
-}
-
+mod handler;
 mod read;
 #[cfg(test)]
 mod tests;
