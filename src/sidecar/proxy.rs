@@ -226,7 +226,7 @@ impl Proxy {
                     }
                     other => other.map_err(SidecarError::forward)?,
                 };
-                let watched = Watched::of(route);
+                let watched = Watched::of_path(route.normalized());
                 Ok(self.answer(response, treatment, watched, stats).await?.0)
             }
             Kind::Job | Kind::Schedule => {
