@@ -43,7 +43,9 @@ use crate::placeholders::unique_keys::check_unique_keys;
 use crate::sidecar::answer::withhold::Watched;
 use crate::sidecar::answer::{Answers, Echo, Treatment};
 use crate::sidecar::credentials::cache::CredentialCache;
-use crate::sidecar::credentials::resolve::{self, credential_ids_header, Resolution, Target};
+use crate::sidecar::credentials::resolve::{
+    self, credential_ids_header, Resolution, Rules, Target,
+};
 use crate::sidecar::credentials::Credentials;
 use crate::sidecar::error::SidecarError;
 use crate::sidecar::guard::outbound::Watched as WatchedBody;
@@ -238,15 +240,13 @@ impl Proxy {
                 // Held until the request is done: the body, its parsed form, the rewrite.
                 let (bytes, mut held) = self.read_body(body).await?;
                 check_unique_keys(&bytes)?;
-                let resolution = resolve::resolve(
-                    bytes,
+                let rules = Rules {
                     target,
-                    &self.inner.credentials,
-                    request_id,
-                    self.inner.guard.policy(),
-                    self.inner.config.max_body,
-                )
-                .await?;
+                    policy: self.inner.guard.policy(),
+                    max_added: self.inner.config.max_body,
+                };
+                let resolution =
+                    resolve::resolve(bytes, rules, &self.inner.credentials, request_id).await?;
                 if !resolution.rewritten && holds_placeholder(&resolution.body) {
                     // Text the scan did not see would reach the upstream unresolved.
                     return Err(SidecarError::PlaceholderForwarded);
