@@ -2,6 +2,7 @@
 //! rewrite over generated inputs, the answer scrubber over generated secrets, and the rewrite
 //! of every fixture in `fixtures/rewrite/` snapshotted into `snapshots/`.
 
+mod fuzz_corpus;
 mod rewrite_fixtures;
 mod rewrite_props;
 mod scrub_props;
