@@ -158,6 +158,26 @@ fn dispatch(
     }
 }
 
+/// What the router answers a POST to `path` with `body`, for the tenant of `api_key`, without
+/// the HTTP around it: the route's output, or the error the envelope carries. The same steps as
+/// [`respond`] after the method and key checks; the fuzzing properties drive it.
+pub(crate) fn answer_bytes(
+    core: &Core,
+    path: &str,
+    api_key: &[u8],
+    body: &[u8],
+    headers: &HeaderMap,
+) -> Result<Value, ApiError> {
+    let route = match resolve(path) {
+        Resolution::Route(route) => route,
+        Resolution::NotImplemented => return Err(ApiError::not_implemented(path)),
+        Resolution::NotFound => return Err(ApiError::not_found("Not found")),
+    };
+    let tenant = TenantId::from_api_key(api_key);
+    let input = parse_input(body)?;
+    dispatch(core, route, &tenant, input.as_ref(), headers)
+}
+
 async fn respond(core: &Core, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path();
     let route = match resolve(path) {

@@ -270,26 +270,20 @@ impl Proxy {
                     headers.insert(CREDENTIAL_IDS_HEADER, value);
                 }
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-                let forwarded = self
-                    .upstream()
-                    .forward_buffered(parts.method, &path_and_query, headers, body)
-                    .await
-                    .map_err(SidecarError::forward);
-                if stale && forwarded.is_ok() {
-                    // Counted only once the expired value has reached the upstream.
-                    self.inner.metrics.stale_serve();
-                }
                 let echo = match kind {
                     Kind::Job if !filled.is_empty() => Echo::JobCreated(filled),
                     _ => Echo::None,
                 };
-                let answered = match forwarded {
-                    Ok(response) => {
-                        self.answer(response, Treatment::Clean(echo), Watched::None, stats)
-                            .await
-                    }
-                    Err(err) => Err(err),
+                let send = Outgoing {
+                    method: parts.method,
+                    path_and_query: &path_and_query,
+                    headers,
+                    body,
+                    echo,
+                    stale: AtomicBool::new(stale),
+                    job: kind == Kind::Job,
                 };
+                let answered = self.send_job(send, stats).await;
                 let (status, job_id) = match &answered {
                     Ok((response, job_id)) => (Some(response.status().as_u16()), job_id.as_deref()),
                     Err(_) => (None, None),
@@ -423,5 +417,8 @@ fn mark_stale(mut response: Response<Body>, stale: bool) -> Response<Body> {
 
 mod handler;
 mod read;
+mod send_job;
+
+use send_job::Outgoing;
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 //! of every fixture in `fixtures/rewrite/` snapshotted into `snapshots/`; and the source layout
 //! itself (no import circle, no file over 500 lines, a `//!` on every module).
 
+mod fuzz_corpus;
 mod layout;
 mod rewrite_fixtures;
 mod rewrite_props;

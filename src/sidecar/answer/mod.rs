@@ -183,7 +183,12 @@ impl Answers {
                     reason: "too_large",
                 })
             }
-            Ok(Err(_)) => return Err(SidecarError::forward(UpstreamError::Unreadable)),
+            // The answer was cut off (a reset, a short body): what the upstream did is unknown.
+            Ok(Err(_)) => {
+                return Err(SidecarError::forward(UpstreamError::Lost(
+                    "answer body cut off".into(),
+                )))
+            }
             Ok(Ok(collected)) => collected.to_bytes(),
         };
         let success = parts.status.is_success();
