@@ -47,7 +47,12 @@ async fn malformed_meta_is_a_malformed_request() {
         let body = format!(r#"{{"json":{{"name":"a","credentials":{{}}}},"meta":{meta}}}"#);
         let answer = server
             .client
-            .send(Method::POST, "/v1/credentials/create", HEADERS, body.clone())
+            .send(
+                Method::POST,
+                "/v1/credentials/create",
+                HEADERS,
+                body.clone(),
+            )
             .await;
         let error = error(&answer, 400, "BAD_REQUEST");
         assert_eq!(
