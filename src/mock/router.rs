@@ -13,6 +13,7 @@ use tracing::{info, info_span, Instrument};
 use uuid::Uuid;
 
 use super::engine::core::Core;
+use super::input::meta::{self, FreeForm};
 use super::routes::{credentials, jobs, logs, schedules, webhooks};
 use super::state::tenant_id::TenantId;
 use crate::http::body::Body;
@@ -101,14 +102,34 @@ fn resolve(path: &str) -> Resolution {
     Resolution::Route(route)
 }
 
+impl Route {
+    /// The fields whose content is free-form JSON (stored as sent), for decoding `meta`; the
+    /// flag says whether the field itself is free-form too (any JSON, not only an object).
+    fn free_form(self) -> &'static [FreeForm] {
+        match self {
+            Self::CredentialsCreate | Self::CredentialsUpdate => {
+                &[("credentials", false), ("value", true)]
+            }
+            Self::CredentialsUpsert => &[("value", true)],
+            Self::JobsCreate | Self::SchedulesCreate | Self::SchedulesUpdate => {
+                &[("params", false)]
+            }
+            _ => &[],
+        }
+    }
+}
+
 /// Reads the route input from a request body: the value under `json`, or `None` when the body
-/// is empty or has no `json` key.
-fn parse_input(bytes: &[u8]) -> Result<Option<Value>, ApiError> {
+/// is empty or has no `json` key, with the values its `meta` describes restored.
+fn parse_input(bytes: &[u8], free_form: &[FreeForm]) -> Result<Option<Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     match serde_json::from_slice(bytes) {
-        Ok(Value::Object(mut map)) => Ok(map.remove("json")),
+        Ok(Value::Object(mut map)) => {
+            let json = map.remove("json");
+            meta::decode(json, map.get("meta"), free_form)
+        }
         _ => Err(ApiError::malformed()),
     }
 }
@@ -197,7 +218,7 @@ async fn respond(core: &Core, request: Request<Incoming>) -> Response<Body> {
     };
     let (parts, body) = request.into_parts();
     let input = match read_limited(body, core.config().max_body).await {
-        Ok(bytes) => parse_input(&bytes),
+        Ok(bytes) => parse_input(&bytes, route.free_form()),
         Err(err) => Err(err),
     };
     let answer =
@@ -273,13 +294,20 @@ mod tests {
 
     #[test]
     fn bodies() {
-        assert_eq!(parse_input(b"").unwrap(), None);
-        assert_eq!(parse_input(b"{}").unwrap(), None);
+        assert_eq!(parse_input(b"", &[]).unwrap(), None);
+        assert_eq!(parse_input(b"{}", &[]).unwrap(), None);
         assert_eq!(
-            parse_input(br#"{"json": {"a": 1}, "meta": []}"#).unwrap(),
+            parse_input(br#"{"json": {"a": 1}, "meta": []}"#, &[]).unwrap(),
             Some(json!({"a": 1}))
         );
-        assert_eq!(parse_input(b"nope").unwrap_err(), ApiError::malformed());
-        assert_eq!(parse_input(b"[1]").unwrap_err(), ApiError::malformed());
+        assert_eq!(
+            parse_input(b"nope", &[]).unwrap_err(),
+            ApiError::malformed()
+        );
+        assert_eq!(parse_input(b"[1]", &[]).unwrap_err(), ApiError::malformed());
+        assert_eq!(
+            parse_input(br#"{"json": {"a": 1}, "meta": [[1, "b"]]}"#, &[]).unwrap_err(),
+            ApiError::malformed()
+        );
     }
 }
