@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "libretto-sidecar", version, about, propagate_version = true)]
 pub struct Cli {
     /// Log line format; the level filter comes from RUST_LOG (default `info`).
-    #[arg(long, global = true, env = "LIBRETTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, help_heading = "Operations", value_name = "FORMAT", env = "LIBRETTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     #[command(subcommand)]
