@@ -71,7 +71,11 @@ fn options() -> Result<Options, String> {
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
-    if options.connections == 0 || options.sample_secs == 0 || !(options.minutes >= 0.0) {
+    if options.connections == 0
+        || options.sample_secs == 0
+        || options.minutes.is_nan()
+        || options.minutes < 0.0
+    {
         return Err("--connections and --sample-secs must be above 0, --minutes not below".into());
     }
     Ok(options)

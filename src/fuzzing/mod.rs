@@ -26,8 +26,11 @@ pub use scrub_stream::scrub_stream;
 
 use crate::sidecar::answer::scrub::{MIN_SECRET_LEN, REDACTED};
 
+/// A target's property: panics when the input breaks it.
+pub type Property = fn(&[u8]);
+
 /// Every target, by the name of its corpus folder, with its property.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Property)] = &[
     ("placeholder", placeholder),
     ("rewrite", rewrite),
     ("scrub", scrub),

@@ -195,7 +195,7 @@ pub(crate) fn answer_bytes(
         Resolution::NotFound => return Err(ApiError::not_found("Not found")),
     };
     let tenant = TenantId::from_api_key(api_key);
-    let input = parse_input(body)?;
+    let input = parse_input(body, route.free_form())?;
     dispatch(core, route, &tenant, input.as_ref(), headers)
 }
 
