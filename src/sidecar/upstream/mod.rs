@@ -78,6 +78,10 @@ pub struct UpstreamConfig {
     pub lookups: LookupLimits,
 }
 
+/// Idle upstream connections kept for reuse, at most: one per client connection the sidecar
+/// serves at once by default (`--max-connections`). Idle ones close after 90 s.
+const MAX_IDLE_PER_HOST: usize = 1024;
+
 /// The upstream client. Cheap to clone; clones share the connection pool.
 #[derive(Clone)]
 pub struct Upstream {
@@ -124,9 +128,10 @@ impl Upstream {
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            // Lookups hold at most `max_concurrent` connections at once; keeping more idle
-            // would only hold sockets open.
-            .pool_max_idle_per_host(config.lookups.max_concurrent.max(1))
+            // Forwarded requests share the pool with lookups: keep as many idle as were busy
+            // at the peak (up to the default client connection cap), or every request above
+            // the bound would open a new upstream connection and close it after one answer.
+            .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
             .build(connector);
         Ok(Self {
             inner: Arc::new(Inner {
