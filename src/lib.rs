@@ -27,6 +27,8 @@
 
 pub mod check;
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 #[cfg(feature = "mock")]
 pub mod mock;

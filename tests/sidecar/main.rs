@@ -6,6 +6,7 @@ mod support;
 
 mod cache;
 mod jobs;
+mod lost_answers;
 mod ops;
 mod passthrough;
 mod refusals;
