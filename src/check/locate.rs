@@ -185,8 +185,8 @@ mod tests {
         assert_eq!(at(""), Some((1, 1)));
         assert_eq!(at("/json"), Some((1, 2)));
         assert_eq!(at("/json/workflow"), Some((2, 3)));
-        assert_eq!(at("/json/params/a/0"), Some((3, 18)));
-        assert_eq!(at("/json/params/a/1/b"), Some((3, 22)));
+        assert_eq!(at("/json/params/a/0"), Some((3, 20)));
+        assert_eq!(at("/json/params/a/1/b"), Some((3, 24)));
         assert_eq!(at("/json/params/x~1y"), Some((4, 5)));
         assert_eq!(at("/json/params/k~0"), Some((4, 17)));
         // Columns count characters, not bytes.

@@ -362,7 +362,7 @@ mod tests {
         );
         assert_eq!(file["errors"][0]["code"], "PLACEHOLDER_INVALID");
         assert_eq!(file["errors"][0]["line"], 2);
-        assert_eq!(file["errors"][0]["column"], 45);
+        assert_eq!(file["errors"][0]["column"], 49);
         assert_eq!(document["unreadable"][0]["input"], "jobs/*.yaml");
         assert_eq!(
             document["summary"],

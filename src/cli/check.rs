@@ -31,6 +31,6 @@ A glob is any input holding *, ?, [ or {: `*` stays within a directory, `**` cro
 the files it matches are checked in name order; a glob that matches no file is an error, as is
 a file that cannot be read. Several inputs naming the same file check it once.
 
-Exit status: 0 no finding, 1 at least one error in a body, 2 a usage error or an input that
-could not be read (missing file, not UTF-8, a glob matching nothing); the readable inputs are
-still reported.";
+Exit status: 0 every body is clean, 1 at least one body has an error, 2 a usage error or an
+input that names no readable body (a missing or unreadable file, text that is not UTF-8, a bad
+glob or one matching no file); the readable inputs are still reported.";

@@ -8,6 +8,7 @@
 mod support;
 
 mod check;
+mod check_formats;
 mod deploy_manifest;
 mod docs_configuration;
 mod learn;
