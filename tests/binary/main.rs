@@ -9,6 +9,7 @@ mod support;
 
 mod check;
 mod check_formats;
+mod deploy_compose;
 mod deploy_manifest;
 mod docs_configuration;
 mod learn;
