@@ -10,7 +10,7 @@ mod mock;
 mod parse;
 mod serve;
 
-pub use check::CheckArgs;
+pub use check::{CheckArgs, CheckFormat};
 #[cfg(feature = "mock")]
 pub use mock::{parse_job_duration, JobDuration, MockArgs};
 pub use parse::{parse_credential_name, parse_duration, parse_header_size, parse_size};
@@ -48,7 +48,8 @@ pub enum Command {
     /// Run the sidecar: fill credential placeholders into jobs and forward them upstream.
     #[command(display_name = "libretto-sidecar")]
     Serve(Box<ServeArgs>),
-    /// Lint a jobs/create body offline: list its placeholders, report every error (exit 1).
+    /// Lint jobs/create bodies offline (files, globs, stdin): list their placeholders, report
+    /// every error (exit 1), as text, JSON or GitHub annotations.
     #[command(display_name = "libretto-sidecar")]
     Check(CheckArgs),
 }

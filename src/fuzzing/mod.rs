@@ -8,8 +8,10 @@
 //! fuzzer must be free to send anything.
 //!
 //! Several targets read more than one value out of one input: the parts are separated by the
-//! byte `0xFF`, which never occurs in UTF-8 text ([`parts`]).
+//! byte `0xFF`, which never occurs in UTF-8 text ([`parts`]). `mock_input` exists only with the
+//! `mock` feature, so that a production build (`--no-default-features`) compiles.
 
+#[cfg(feature = "mock")]
 mod mock_input;
 mod placeholder;
 mod rewrite;
@@ -17,6 +19,7 @@ mod route;
 mod scrub;
 mod scrub_stream;
 
+#[cfg(feature = "mock")]
 pub use mock_input::mock_input;
 pub use placeholder::placeholder;
 pub use rewrite::rewrite;
@@ -36,6 +39,8 @@ pub const TARGETS: &[(&str, Property)] = &[
     ("scrub", scrub),
     ("scrub_stream", scrub_stream),
     ("route", route),
+    // The mock's input decoding exists only in a build with the mock.
+    #[cfg(feature = "mock")]
     ("mock_input", mock_input),
 ];
 

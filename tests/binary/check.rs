@@ -2,6 +2,7 @@
 //! judged by its output and exit status.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,15 +11,21 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(20);
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/rewrite/check");
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(super) struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Runs `check` with the given arguments and stdin, killing it if it overstays.
 fn check(args: &[&str], stdin: &str) -> Run {
+    check_in(Path::new(env!("CARGO_MANIFEST_DIR")), args, stdin)
+}
+
+/// Runs `check` in the directory `dir` (where relative paths and globs start).
+pub(super) fn check_in(dir: &Path, args: &[&str], stdin: &str) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_libretto-sidecar"))
+        .current_dir(dir)
         .arg("check")
         .args(args)
         .stdin(Stdio::piped())

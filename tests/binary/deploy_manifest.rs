@@ -355,12 +355,31 @@ fn the_pod_runs_as_the_image_user_and_can_read_its_key() {
         .expect("a USER line");
     let (uid, gid) = user.trim().split_once(':').expect("USER uid:gid");
     let (uid, gid): (u64, u64) = (uid.parse().unwrap(), gid.parse().unwrap());
-    let security = &pod["securityContext"];
+    // The sidecar container runs as the image's user; the app keeps its own image's user.
+    let security = &sidecar_container(pod)["securityContext"];
     assert_eq!(security["runAsUser"], uid);
     assert_eq!(security["runAsGroup"], gid);
+    assert_eq!(security["runAsNonRoot"], true);
+    for key in ["runAsUser", "runAsGroup"] {
+        assert!(
+            pod["securityContext"][key].is_null(),
+            "{key} is not forced on every container of the pod"
+        );
+        for app in pod["containers"].as_array().unwrap() {
+            assert!(
+                app["securityContext"][key].is_null(),
+                "{key} on {}",
+                app["name"]
+            );
+        }
+    }
     assert_eq!(
-        security["fsGroup"], gid,
+        pod["securityContext"]["fsGroup"], gid,
         "the key's group is the image's group"
+    );
+    assert_eq!(
+        pod["automountServiceAccountToken"], false,
+        "no Kubernetes API token in the pod"
     );
     let volume = pod["volumes"]
         .as_array()
@@ -408,17 +427,24 @@ fn http_answer(addr: SocketAddr, method: &str, path: &str) -> Option<(u16, Strin
     Some((status, answer))
 }
 
+/// The Dockerfile's last stage: the image `docker build .` makes.
+fn default_stage() -> &'static str {
+    let at = DOCKERFILE.rfind("\nFROM ").expect("a FROM line");
+    &DOCKERFILE[at + 1..]
+}
+
 #[test]
 fn the_dockerfile_is_multi_stage_non_root_and_uses_real_flags() {
     assert!(
         DOCKERFILE.matches("\nFROM ").count() + usize::from(DOCKERFILE.starts_with("FROM ")) >= 2
     );
-    let user = DOCKERFILE
+    let stage = default_stage();
+    let user = stage
         .lines()
         .find_map(|line| line.strip_prefix("USER "))
         .expect("a USER line");
     assert!(!user.starts_with("0") && !user.starts_with("root"));
-    let cmd = DOCKERFILE
+    let cmd = stage
         .lines()
         .find_map(|line| line.strip_prefix("CMD "))
         .expect("a CMD line");
@@ -431,7 +457,7 @@ fn the_dockerfile_is_multi_stage_non_root_and_uses_real_flags() {
     }
 
     // EXPOSE names exactly the ports the command listens on.
-    let exposed: BTreeSet<u16> = DOCKERFILE
+    let exposed: BTreeSet<u16> = stage
         .lines()
         .find_map(|line| line.strip_prefix("EXPOSE "))
         .expect("an EXPOSE line")
@@ -455,4 +481,62 @@ fn the_dockerfile_is_multi_stage_non_root_and_uses_real_flags() {
     };
     assert!(at("COPY Cargo.toml Cargo.lock") < at("cargo build"));
     assert!(at("cargo build") < at("COPY src"));
+}
+
+#[test]
+fn the_default_image_is_the_production_build_and_the_mock_a_stage_of_its_own() {
+    // The default stage copies its binary from the stage built without the mock feature.
+    let stage = default_stage();
+    let from = stage
+        .lines()
+        .find_map(|line| line.strip_prefix("COPY --from="))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the default stage copies a built binary");
+    let build_stage = DOCKERFILE
+        .split("\nFROM ")
+        .find(|stage| {
+            stage
+                .lines()
+                .next()
+                .is_some_and(|line| line.ends_with(&format!(" AS {from}")))
+        })
+        .unwrap_or_else(|| panic!("a stage named {from}"));
+    let builds: Vec<&str> = build_stage
+        .lines()
+        .filter(|line| line.contains("cargo build"))
+        .collect();
+    assert!(!builds.is_empty());
+    for build in builds {
+        assert!(
+            build.contains("--no-default-features"),
+            "a production build: {build}"
+        );
+    }
+    // The mock, a stage of its own, runs `mock` with flags `mock --help` lists.
+    let mock = DOCKERFILE
+        .split("\nFROM ")
+        .find(|stage| {
+            stage
+                .lines()
+                .next()
+                .is_some_and(|line| line.ends_with(" AS mock"))
+        })
+        .expect("a `mock` stage");
+    let cmd = mock
+        .lines()
+        .find_map(|line| line.strip_prefix("CMD "))
+        .expect("the mock's CMD");
+    let cmd: Vec<String> = serde_json::from_str(cmd).unwrap();
+    assert_eq!(cmd[0], "mock");
+    let output = Command::new(env!("CARGO_BIN_EXE_libretto-sidecar"))
+        .args(["mock", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for flag in cmd.iter().filter(|arg| arg.starts_with("--")) {
+        assert!(
+            help.contains(&format!("{flag} <")),
+            "{flag} is not a flag of mock"
+        );
+    }
 }

@@ -7,7 +7,7 @@
 //! its oRPC client wraps when sending. A bare body is checked as if it were wrapped; a `json`
 //! member that is not an object is `INVALID_BODY`. Every path is reported from the enveloped root (`/json/params/...`), the
 //! same paths the sidecar puts in its errors. [`report`] is the pure part; [`run`] reads the
-//! input and prints.
+//! inputs and prints.
 //!
 //! Output is one line per item, stable for scripts:
 //!
@@ -20,14 +20,22 @@
 //!
 //! A path, name or field holding whitespace, a quote or a control character is printed as a
 //! JSON string, so a line always splits on spaces. Exit status: 0 clean, 1 on any error,
-//! 2 when the input cannot be read.
+//! 2 when an input cannot be read.
+//!
+//! [`run`] takes several inputs (files, globs, stdin: [`inputs`]) and reports in text, JSON or
+//! GitHub annotations, placing each finding at a line and column ([`locate`]).
+
+mod inputs;
+mod locate;
+mod run;
+
+pub use locate::{locate, Position};
+pub use run::run;
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
 
 use serde_json::Value;
 
-use crate::cli::CheckArgs;
 use crate::placeholders::{is_enveloped, scan_with, Collect, Scope};
 
 /// Exit status when the body is clean.
@@ -205,41 +213,8 @@ pub fn report(input: &str) -> Report {
     }
 }
 
-/// Reads the input named by `args` (a file, or `-` for stdin), prints the report to stdout and
-/// returns the exit status.
-pub fn run(args: &CheckArgs) -> u8 {
-    let input = match read_input(&args.input) {
-        Ok(input) => input,
-        Err(err) => {
-            eprintln!("libretto-sidecar check: cannot read {}: {err}", args.input);
-            return EXIT_UNREADABLE;
-        }
-    };
-    let report = report(&input);
-    let mut stdout = std::io::stdout().lock();
-    if let Err(err) = stdout
-        .write_all(report.render().as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        eprintln!("libretto-sidecar check: cannot write the report: {err}");
-        return EXIT_UNREADABLE;
-    }
-    report.exit_code()
-}
-
-fn read_input(name: &str) -> std::io::Result<String> {
-    let mut bytes = Vec::new();
-    if name == "-" {
-        std::io::stdin().lock().read_to_end(&mut bytes)?;
-    } else {
-        bytes = std::fs::read(name)?;
-    }
-    String::from_utf8(bytes)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
-}
-
 /// A word for a line: as is when it splits cleanly on spaces, else a JSON string.
-fn token(text: &str) -> String {
+pub(crate) fn token(text: &str) -> String {
     let plain = !text.is_empty()
         && !text
             .chars()
@@ -259,7 +234,7 @@ fn one_line(message: &str) -> String {
         .collect()
 }
 
-fn plural(count: usize, noun: &str) -> String {
+pub(crate) fn plural(count: usize, noun: &str) -> String {
     if count == 1 {
         format!("1 {noun}")
     } else {
