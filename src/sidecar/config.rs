@@ -62,6 +62,17 @@ pub enum StartError {
     Access(#[from] AccessError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    #[error(
+        "the upstream {upstream} is this sidecar's own listen address {listen}: every request \
+         would loop back into the sidecar. Point --upstream (LIBRETTO_API_URL) at the Libretto \
+         API, or listen elsewhere with --listen"
+    )]
+    SelfUpstream {
+        upstream: String,
+        listen: SocketAddr,
+    },
+    #[error("--allowed-origin {0} is not an origin: give scheme, host and optional port, like https://console.example")]
+    BadOrigin(String),
 }
 
 /// Where the sidecar forwards to.
@@ -161,6 +172,12 @@ impl ServeConfig {
                 return Err(StartError::MissingKey);
             }
             crate::sidecar::upstream::base_url::BaseUrl::parse(&args.upstream)?;
+            if crate::sidecar::guard::via::names_listen_address(&args.upstream, args.listen) {
+                return Err(StartError::SelfUpstream {
+                    upstream: crate::sidecar::upstream::base_url::redact_url(&args.upstream),
+                    listen: args.listen,
+                });
+            }
             UpstreamChoice::Url(args.upstream.clone())
         };
         let token = match &args.client_token_file {
@@ -211,6 +228,8 @@ impl ServeConfig {
                 allow_credential_reads: args.allow_credential_reads,
                 policy,
                 allowed_hosts: allowed_hosts(args),
+                allowed_origins: allowed_origins(args)?,
+                ..Guard::default()
             },
             server: ServerOptions {
                 header_read_timeout: args.header_read_timeout,
@@ -246,6 +265,31 @@ fn allowed_hosts(args: &ServeArgs) -> Vec<String> {
         hosts.push(args.listen.ip().to_string());
     }
     hosts
+}
+
+/// The `--allowed-origin` values as `scheme://host[:port]` in lower case; anything else (a
+/// path, user info, `null`) is refused at start-up.
+fn allowed_origins(args: &ServeArgs) -> Result<Vec<String>, StartError> {
+    let mut origins = Vec::new();
+    for origin in &args.allowed_origins {
+        let text = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        if text.is_empty() {
+            continue;
+        }
+        let parsed = text.parse::<http::Uri>().ok();
+        let valid = parsed.as_ref().is_some_and(|uri| {
+            uri.scheme().is_some()
+                && uri.authority().is_some_and(|a| !a.as_str().contains('@'))
+                && uri
+                    .path_and_query()
+                    .is_none_or(|pq| pq.as_str().is_empty() || pq.as_str() == "/")
+        });
+        if !valid {
+            return Err(StartError::BadOrigin(origin.clone()));
+        }
+        origins.push(text);
+    }
+    Ok(origins)
 }
 
 /// The value of [`API_KEY_ENV`] as a secret, if set and not empty.

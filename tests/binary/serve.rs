@@ -78,3 +78,18 @@ async fn serve_mock_prints_one_line_and_fills_a_job() {
         .unwrap();
     assert_eq!(rest, "", "nothing but the listening line goes to stdout");
 }
+
+#[tokio::test]
+async fn an_upstream_that_is_the_listen_address_is_refused_at_start() {
+    for upstream in ["http://localhost:18787", "http://127.0.0.1:18787/"] {
+        let stderr = refused_start(
+            command()
+                .args(["serve", "--listen", "127.0.0.1:18787"])
+                .env("LIBRETTO_API_URL", upstream)
+                .env("LIBRETTO_API_KEY", "k"),
+        )
+        .await;
+        assert!(stderr.contains("own listen address"), "{stderr}");
+        assert!(stderr.contains("--upstream"), "{stderr}");
+    }
+}
