@@ -19,7 +19,7 @@
 //! | answer: restore echoes, scrub known secrets | `sidecar::answer` |
 //!
 //! Around it: [`cli`] (the command line), `sidecar` (start-up, reload, admin listener,
-//! metrics), [`mock`] (the built-in Libretto API), [`check`] (the offline lint), `runtime`
+//! metrics), `mock` (the built-in Libretto API, behind the `mock` feature), [`check`] (the offline lint), `runtime`
 //! (logging, signals, hardening, clock, backoff) and `secret` (the unprintable [`Secret`] type
 //! and the sealing of values in memory). `docs/architecture.md` draws the same map.
 
@@ -27,7 +27,10 @@
 
 pub mod check;
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
+#[cfg(feature = "mock")]
 pub mod mock;
 pub mod placeholders;
 pub mod runtime;

@@ -12,6 +12,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     libretto_sidecar::runtime::logging::init(cli.log_format);
     let result: Result<(), Failure> = match cli.command {
+        #[cfg(feature = "mock")]
         Command::Mock(args) => libretto_sidecar::mock::run(args)
             .await
             .map_err(Failure::from),

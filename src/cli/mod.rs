@@ -5,11 +5,13 @@
 //! bad flag stops the process with a clear message before anything listens.
 
 mod check;
+#[cfg(feature = "mock")]
 mod mock;
 mod parse;
 mod serve;
 
 pub use check::CheckArgs;
+#[cfg(feature = "mock")]
 pub use mock::{parse_job_duration, JobDuration, MockArgs};
 pub use parse::{parse_credential_name, parse_duration, parse_header_size, parse_size};
 pub use serve::ServeArgs;
@@ -22,7 +24,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "libretto-sidecar", version, about, propagate_version = true)]
 pub struct Cli {
     /// Log line format; the level filter comes from RUST_LOG (default `info`).
-    #[arg(long, global = true, env = "LIBRETTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, help_heading = "Operations", value_name = "FORMAT", env = "LIBRETTO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     #[command(subcommand)]
@@ -40,6 +42,7 @@ pub enum Command {
     /// Serve the Libretto API from memory (credentials, jobs, logs, webhooks, schedules), for
     /// offline work and tests.
     // `display_name` keeps `SUBCOMMAND --version` printing the program's own name.
+    #[cfg(feature = "mock")]
     #[command(display_name = "libretto-sidecar")]
     Mock(MockArgs),
     /// Run the sidecar: fill credential placeholders into jobs and forward them upstream.

@@ -27,6 +27,7 @@ fn sizes() {
     assert!(parse_size("0").is_err());
 }
 
+#[cfg(feature = "mock")]
 #[test]
 fn job_durations() {
     assert_eq!(parse_job_duration("never"), Ok(JobDuration::Never));

@@ -24,6 +24,12 @@ pub struct Issue {
     /// The string check that failed (`uuid`, `url`, ...), as zod names it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validation: Option<Cow<'static, str>>,
+    /// The type a field wanted, on an `invalid_type` issue about a present value (as zod).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Cow<'static, str>>,
+    /// The type the field had instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received: Option<Cow<'static, str>>,
     pub message: String,
     /// Path segments from the input root (without the `json` wrapper): keys and indexes.
     pub path: Vec<Value>,
@@ -38,6 +44,8 @@ impl Issue {
         Self {
             code: code.into(),
             validation: None,
+            expected: None,
+            received: None,
             message: message.into(),
             path,
         }
@@ -52,6 +60,8 @@ impl Issue {
         Self {
             code: "invalid_string".into(),
             validation: Some(validation.into()),
+            expected: None,
+            received: None,
             message: message.into(),
             path,
         }
@@ -63,12 +73,21 @@ impl Issue {
     }
 
     /// A field whose JSON type is wrong.
-    pub fn wrong_type(field: &str, expected: &str, received: &Value) -> Self {
-        Self::new(
-            "invalid_type",
-            format!("Expected {expected}, received {}", json_type_name(received)),
-            vec![json!(field)],
-        )
+    pub fn wrong_type(field: &str, expected: &'static str, received: &Value) -> Self {
+        Self::invalid_type(vec![json!(field)], expected, json_type_name(received))
+    }
+
+    /// zod's `invalid_type` issue: `expected` and `received` name the types.
+    pub fn invalid_type(path: Vec<Value>, expected: &'static str, received: &'static str) -> Self {
+        Self {
+            expected: Some(expected.into()),
+            received: Some(received.into()),
+            ..Self::new(
+                "invalid_type",
+                format!("Expected {expected}, received {received}"),
+                path,
+            )
+        }
     }
 }
 

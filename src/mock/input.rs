@@ -13,9 +13,11 @@
 use serde_json::{json, Map, Number, Value};
 use uuid::Uuid;
 
-use crate::http::envelope::{json_type_name, ApiError, Issue};
+use crate::http::envelope::{ApiError, Issue};
+use meta::type_name;
 
 pub(crate) mod launch;
+pub(crate) mod meta;
 pub(crate) mod url;
 
 /// The longest credential name accepted.
@@ -120,15 +122,14 @@ impl<'a> Fields<'a> {
             Some(Value::Object(map)) => Some(map),
             None | Some(Value::Null) if optional_input => None,
             None => {
-                issues.push(Issue::new("invalid_type", "Required", vec![]));
+                issues.push(Issue {
+                    message: "Required".into(),
+                    ..Issue::invalid_type(vec![], "object", "undefined")
+                });
                 None
             }
             Some(other) => {
-                issues.push(Issue::new(
-                    "invalid_type",
-                    format!("Expected object, received {}", json_type_name(other)),
-                    vec![],
-                ));
+                issues.push(Issue::invalid_type(vec![], "object", type_name(other)));
                 None
             }
         };
@@ -176,25 +177,32 @@ impl<'a> Fields<'a> {
         &mut self,
         key: &str,
         required: bool,
-        expected: &str,
+        expected: &'static str,
         read: impl Fn(&'a Value) -> Option<T>,
     ) -> Option<T> {
         let raw = self.map.and_then(|map| map.get(key));
         match raw {
             None if required && self.readable() => {
-                self.issues.push(Issue::required(key));
+                self.issues.push(Issue {
+                    message: "Required".into(),
+                    ..Issue::invalid_type(vec![json!(key)], expected, "undefined")
+                });
                 None
             }
             Some(Value::Null) if required => {
                 self.issues
-                    .push(Issue::wrong_type(key, expected, &Value::Null));
+                    .push(Issue::invalid_type(vec![json!(key)], expected, "null"));
                 None
             }
             None | Some(Value::Null) => None,
             Some(value) => {
-                let read_value = read(value);
+                let read_value = read(value).filter(|_| meta::marker(value).is_none());
                 if read_value.is_none() {
-                    self.issues.push(Issue::wrong_type(key, expected, value));
+                    self.issues.push(Issue::invalid_type(
+                        vec![json!(key)],
+                        expected,
+                        type_name(value),
+                    ));
                 }
                 read_value
             }
@@ -255,7 +263,11 @@ impl<'a> Fields<'a> {
     pub(crate) fn integer(&mut self, key: &str, min: i64, max: i64) -> Option<i64> {
         let value = self.value(key)?;
         let Some(number) = value.as_number() else {
-            self.issues.push(Issue::wrong_type(key, "number", value));
+            self.issues.push(Issue::invalid_type(
+                vec![json!(key)],
+                "number",
+                type_name(value),
+            ));
             return None;
         };
         let issue = match whole_number(number) {

@@ -138,6 +138,18 @@ impl Mock {
         Ok(())
     }
 
+    /// The answer to a POST of `body` to `path` under `api_key`, without HTTP (see
+    /// `router::answer_bytes`).
+    pub(crate) fn answer_bytes(
+        &self,
+        path: &str,
+        api_key: &[u8],
+        body: &[u8],
+        headers: &http::HeaderMap,
+    ) -> Result<serde_json::Value, crate::http::envelope::ApiError> {
+        router::answer_bytes(&self.core, path, api_key, body, headers)
+    }
+
     /// Bytes the mock's state takes, as counted against `--max-memory`.
     pub fn memory_used(&self) -> usize {
         self.core.tenants().budget().used()

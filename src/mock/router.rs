@@ -13,6 +13,7 @@ use tracing::{info, info_span, Instrument};
 use uuid::Uuid;
 
 use super::engine::core::Core;
+use super::input::meta::{self, FreeForm};
 use super::routes::{credentials, jobs, logs, schedules, webhooks};
 use super::state::tenant_id::TenantId;
 use crate::http::body::Body;
@@ -101,14 +102,34 @@ fn resolve(path: &str) -> Resolution {
     Resolution::Route(route)
 }
 
+impl Route {
+    /// The fields whose content is free-form JSON (stored as sent), for decoding `meta`; the
+    /// flag says whether the field itself is free-form too (any JSON, not only an object).
+    fn free_form(self) -> &'static [FreeForm] {
+        match self {
+            Self::CredentialsCreate | Self::CredentialsUpdate => {
+                &[("credentials", false), ("value", true)]
+            }
+            Self::CredentialsUpsert => &[("value", true)],
+            Self::JobsCreate | Self::SchedulesCreate | Self::SchedulesUpdate => {
+                &[("params", false)]
+            }
+            _ => &[],
+        }
+    }
+}
+
 /// Reads the route input from a request body: the value under `json`, or `None` when the body
-/// is empty or has no `json` key.
-fn parse_input(bytes: &[u8]) -> Result<Option<Value>, ApiError> {
+/// is empty or has no `json` key, with the values its `meta` describes restored.
+fn parse_input(bytes: &[u8], free_form: &[FreeForm]) -> Result<Option<Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     match serde_json::from_slice(bytes) {
-        Ok(Value::Object(mut map)) => Ok(map.remove("json")),
+        Ok(Value::Object(mut map)) => {
+            let json = map.remove("json");
+            meta::decode(json, map.get("meta"), free_form)
+        }
         _ => Err(ApiError::malformed()),
     }
 }
@@ -158,6 +179,26 @@ fn dispatch(
     }
 }
 
+/// What the router answers a POST to `path` with `body`, for the tenant of `api_key`, without
+/// the HTTP around it: the route's output, or the error the envelope carries. The same steps as
+/// [`respond`] after the method and key checks; the fuzzing properties drive it.
+pub(crate) fn answer_bytes(
+    core: &Core,
+    path: &str,
+    api_key: &[u8],
+    body: &[u8],
+    headers: &HeaderMap,
+) -> Result<Value, ApiError> {
+    let route = match resolve(path) {
+        Resolution::Route(route) => route,
+        Resolution::NotImplemented => return Err(ApiError::not_implemented(path)),
+        Resolution::NotFound => return Err(ApiError::not_found("Not found")),
+    };
+    let tenant = TenantId::from_api_key(api_key);
+    let input = parse_input(body, route.free_form())?;
+    dispatch(core, route, &tenant, input.as_ref(), headers)
+}
+
 async fn respond(core: &Core, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path();
     let route = match resolve(path) {
@@ -177,7 +218,7 @@ async fn respond(core: &Core, request: Request<Incoming>) -> Response<Body> {
     };
     let (parts, body) = request.into_parts();
     let input = match read_limited(body, core.config().max_body).await {
-        Ok(bytes) => parse_input(&bytes),
+        Ok(bytes) => parse_input(&bytes, route.free_form()),
         Err(err) => Err(err),
     };
     let answer =
@@ -253,13 +294,20 @@ mod tests {
 
     #[test]
     fn bodies() {
-        assert_eq!(parse_input(b"").unwrap(), None);
-        assert_eq!(parse_input(b"{}").unwrap(), None);
+        assert_eq!(parse_input(b"", &[]).unwrap(), None);
+        assert_eq!(parse_input(b"{}", &[]).unwrap(), None);
         assert_eq!(
-            parse_input(br#"{"json": {"a": 1}, "meta": []}"#).unwrap(),
+            parse_input(br#"{"json": {"a": 1}, "meta": []}"#, &[]).unwrap(),
             Some(json!({"a": 1}))
         );
-        assert_eq!(parse_input(b"nope").unwrap_err(), ApiError::malformed());
-        assert_eq!(parse_input(b"[1]").unwrap_err(), ApiError::malformed());
+        assert_eq!(
+            parse_input(b"nope", &[]).unwrap_err(),
+            ApiError::malformed()
+        );
+        assert_eq!(parse_input(b"[1]", &[]).unwrap_err(), ApiError::malformed());
+        assert_eq!(
+            parse_input(br#"{"json": {"a": 1}, "meta": [[1, "b"]]}"#, &[]).unwrap_err(),
+            ApiError::malformed()
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! clock used for timestamps, and the jittered backoff used for retries.
 
 pub mod backoff;
+#[cfg(feature = "mock")]
 pub(crate) mod clock;
 pub(crate) mod hardening;
 pub mod logging;

@@ -29,6 +29,8 @@ pub struct Readiness {
     warmed: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
     learning: Learning,
+    /// The upstream is the built-in mock: `/readyz` says so (`"mock": true`).
+    mock: bool,
 }
 
 impl Readiness {
@@ -38,7 +40,14 @@ impl Readiness {
             warmed: Arc::new(AtomicBool::new(!warming)),
             stopping: Arc::new(AtomicBool::new(false)),
             learning: Learning::default(),
+            mock: false,
         }
+    }
+
+    /// Marks the upstream as the built-in mock, which `/readyz` then reports.
+    pub fn with_mock(mut self, mock: bool) -> Self {
+        self.mock = mock;
+        self
     }
 
     /// Also waits for `learning` (the first pass over the tenant's credentials).
@@ -55,6 +64,15 @@ impl Readiness {
     /// Shutdown has begun: never ready again.
     pub fn begin_shutdown(&self) {
         self.stopping.store(true, Ordering::Release);
+    }
+
+    /// The `/readyz` body: the status, and `"mock": true` when the upstream is the mock.
+    fn body(&self, status: &str) -> serde_json::Value {
+        if self.mock {
+            json!({ "status": status, "mock": true })
+        } else {
+            json!({ "status": status })
+        }
     }
 
     pub fn is_ready(&self) -> bool {
@@ -98,11 +116,11 @@ impl Admin {
         match path {
             "/healthz" => json_response(StatusCode::OK, &json!({ "status": "ok" })),
             "/readyz" if self.readiness.is_ready() => {
-                json_response(StatusCode::OK, &json!({ "status": "ready" }))
+                json_response(StatusCode::OK, &self.readiness.body("ready"))
             }
             "/readyz" => json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
-                &json!({ "status": "not ready" }),
+                &self.readiness.body("not ready"),
             ),
             _ => {
                 let mut response = Response::new(full(self.metrics.encode()));

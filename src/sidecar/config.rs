@@ -58,6 +58,12 @@ pub enum StartError {
     },
     #[error("the built-in mock could not start: {0}")]
     Mock(String),
+    #[error(
+        "this build has no built-in mock (it was built without the `mock` feature), so --mock \
+         and LIBRETTO_SIDECAR_MOCK cannot be used: point --upstream at a Libretto API, or run \
+         a build with the default features"
+    )]
+    MockNotBuilt,
     #[error(transparent)]
     Access(#[from] AccessError),
     #[error(transparent)]
@@ -163,6 +169,9 @@ impl ServeConfig {
         let key_file = file_key.as_ref().and(args.api_key_file.clone());
         let api_key = file_key.or(env_key.filter(|key| !key.is_empty()));
         let upstream = if args.mock {
+            if !cfg!(feature = "mock") {
+                return Err(StartError::MockNotBuilt);
+            }
             if args.upstream != DEFAULT_UPSTREAM {
                 tracing::warn!(upstream = %crate::sidecar::upstream::base_url::redact_url(&args.upstream), "Ignoring the upstream URL: --mock is on");
             }

@@ -23,6 +23,15 @@ pub enum SidecarError {
         credential: Option<String>,
         source: UpstreamError,
     },
+    /// A forwarded `jobs/create` failed in transport: not sent at all, or sent with its
+    /// answer lost (see [`JobOutcome`]). `nonce`: the body carried one; `retried`: the sidecar
+    /// sent it once more with that nonce, and that failed too.
+    #[error("job launch failed in transport")]
+    JobUnsettled {
+        source: UpstreamError,
+        nonce: bool,
+        retried: bool,
+    },
     /// A credential value could not be sealed or opened in the cache.
     #[error("credential cache failure")]
     Cache { credential: String },
@@ -145,6 +154,11 @@ impl SidecarError {
     pub fn to_api_error(&self) -> ApiError {
         match self {
             Self::Upstream { credential, source } => upstream_error(credential.as_deref(), source),
+            Self::JobUnsettled {
+                source,
+                nonce,
+                retried,
+            } => job_unsettled(source, *nonce, *retried),
             Self::Cache { credential } => ApiError::internal(format!(
                 "The value of credential `{credential}` could not be read from the cache"
             ))
@@ -302,6 +316,67 @@ impl SidecarError {
     }
 }
 
+/// What became of a `jobs/create` the upstream gave no answer to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// The connection was never made: the job was not launched, sending it again is safe.
+    NotSent,
+    /// The request was sent (or may have been) and the answer lost: the job may be running.
+    Unknown,
+}
+
+impl JobOutcome {
+    /// The outcome a transport failure leaves; `None` when the upstream did answer.
+    pub fn of(source: &UpstreamError) -> Option<Self> {
+        match source {
+            UpstreamError::Unreachable(_) => Some(Self::NotSent),
+            UpstreamError::Lost(_) | UpstreamError::Timeout => Some(Self::Unknown),
+            UpstreamError::Status(_) | UpstreamError::Unreadable => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::NotSent => "not_sent",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// A job launch lost in transport: the upstream failure's status, code and reason, with
+/// `outcome` (and, for an unknown one, whether it was already retried) and a message that
+/// says what a retry would do.
+fn job_unsettled(source: &UpstreamError, nonce: bool, retried: bool) -> ApiError {
+    let mut error = upstream_error(None, source);
+    let outcome = JobOutcome::of(source).unwrap_or(JobOutcome::Unknown);
+    error.message = match (outcome, nonce, retried) {
+        (JobOutcome::NotSent, _, _) => "The upstream could not be reached, so the job was not \
+             sent; sending it again is safe"
+            .to_owned(),
+        (JobOutcome::Unknown, _, true) => "The upstream's answer to the job was lost after it \
+             was sent, twice (the sidecar retried once with the request's nonce); the job may \
+             be running: retrying with the same nonce is safe, the upstream launches a nonce \
+             once"
+            .to_owned(),
+        (JobOutcome::Unknown, true, false) => "The upstream's answer to the job was lost after \
+             it was sent and no time was left to retry; the job may be running: retrying with \
+             the same nonce is safe, the upstream launches a nonce once"
+            .to_owned(),
+        (JobOutcome::Unknown, false, false) => "The upstream's answer to the job was lost after \
+             it was sent; the job may be running. The request had no nonce, so it was not \
+             retried (that could launch the job twice): send a nonce with every job, then a \
+             retry with the same nonce is safe"
+            .to_owned(),
+    };
+    if let Some(Value::Object(data)) = error.data.as_deref_mut() {
+        data.insert("outcome".into(), Value::String(outcome.as_str().into()));
+        if outcome == JobOutcome::Unknown {
+            data.insert("retried".into(), Value::Bool(retried));
+        }
+    }
+    error
+}
+
 fn upstream_error(credential: Option<&str>, source: &UpstreamError) -> ApiError {
     let mut data = serde_json::Map::new();
     if let Some(name) = credential {
@@ -310,6 +385,7 @@ fn upstream_error(credential: Option<&str>, source: &UpstreamError) -> ApiError 
     let (status, code, reason) = match source {
         UpstreamError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT", "timeout"),
         UpstreamError::Unreachable(_) => (StatusCode::BAD_GATEWAY, "UPSTREAM_ERROR", "unreachable"),
+        UpstreamError::Lost(_) => (StatusCode::BAD_GATEWAY, "UPSTREAM_ERROR", "answer_lost"),
         UpstreamError::Status(upstream_status) => {
             data.insert("upstream_status".into(), json!(upstream_status));
             (StatusCode::BAD_GATEWAY, "UPSTREAM_ERROR", "status")

@@ -38,6 +38,7 @@ use prefetch::prefetch;
 use reload::spawn_reload_on_sighup;
 
 use std::io::Write;
+#[cfg(feature = "mock")]
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -47,7 +48,9 @@ use tracing::{info, warn};
 
 use crate::cli::ServeArgs;
 use crate::http::server::{self, ServerOptions};
+#[cfg(feature = "mock")]
 use crate::mock::{Mock, MockConfig, DEMO_FIXTURES};
+#[cfg(feature = "mock")]
 use crate::secret::Secret;
 use crate::sidecar::admin::{Admin, Readiness};
 use crate::sidecar::answer::job_memory::{self, JobMemory};
@@ -91,6 +94,9 @@ impl Sidecar {
                 config.ops.key_file.clone(),
                 None,
             ),
+            #[cfg(not(feature = "mock"))]
+            UpstreamChoice::Mock => return Err(StartError::MockNotBuilt),
+            #[cfg(feature = "mock")]
             UpstreamChoice::Mock => {
                 let (addr, task) = start_mock().await?;
                 (
@@ -130,7 +136,9 @@ impl Sidecar {
                 answers,
             ),
             server: config.server.clone(),
-            readiness: Readiness::new(!config.ops.prefetch.is_empty()).with_learning(learning),
+            readiness: Readiness::new(!config.ops.prefetch.is_empty())
+                .with_learning(learning)
+                .with_mock(config.upstream == UpstreamChoice::Mock),
             metrics,
             prefetch: config.ops.prefetch.clone(),
             shutdown_grace: config.ops.shutdown_grace,
@@ -204,6 +212,7 @@ impl Sidecar {
     }
 }
 
+#[cfg(feature = "mock")]
 /// Starts the built-in mock on a loopback port, preloaded with the demo fixtures.
 async fn start_mock() -> Result<(SocketAddr, JoinHandle<()>), StartError> {
     let mock = Mock::new(MockConfig::default());
@@ -280,6 +289,12 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
         version = env!("CARGO_PKG_VERSION"),
         "Sidecar started"
     );
+    if config.upstream == UpstreamChoice::Mock {
+        warn!(
+            upstream = "mock",
+            "Serving the built-in mock: jobs go nowhere (no browser runs them, no real credential is used)"
+        );
+    }
     // The admin listener outlives the drain, so probes see /readyz 503 until the end.
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let admin_routes = sidecar.admin();

@@ -44,7 +44,9 @@ use crate::placeholders::unique_keys::check_unique_keys;
 use crate::sidecar::answer::withhold::Watched;
 use crate::sidecar::answer::{Answers, Echo, Treatment};
 use crate::sidecar::credentials::cache::CredentialCache;
-use crate::sidecar::credentials::resolve::{self, credential_ids_header, Resolution, Target};
+use crate::sidecar::credentials::resolve::{
+    self, credential_ids_header, Resolution, Rules, Target,
+};
 use crate::sidecar::credentials::Credentials;
 use crate::sidecar::error::SidecarError;
 use crate::sidecar::guard::outbound::Watched as WatchedBody;
@@ -228,7 +230,7 @@ impl Proxy {
                     }
                     other => other.map_err(SidecarError::forward)?,
                 };
-                let watched = Watched::of(route);
+                let watched = Watched::of_path(route.normalized());
                 Ok(self.answer(response, treatment, watched, stats).await?.0)
             }
             Kind::Job | Kind::Schedule => {
@@ -240,15 +242,13 @@ impl Proxy {
                 // Held until the request is done: the body, its parsed form, the rewrite.
                 let (bytes, mut held) = self.read_body(body).await?;
                 check_unique_keys(&bytes)?;
-                let resolution = resolve::resolve(
-                    bytes,
+                let rules = Rules {
                     target,
-                    &self.inner.credentials,
-                    request_id,
-                    self.inner.guard.policy(),
-                    self.inner.config.max_body,
-                )
-                .await?;
+                    policy: self.inner.guard.policy(),
+                    max_added: self.inner.config.max_body,
+                };
+                let resolution =
+                    resolve::resolve(bytes, rules, &self.inner.credentials, request_id).await?;
                 if !resolution.rewritten && holds_placeholder(&resolution.body) {
                     // Text the scan did not see would reach the upstream unresolved.
                     return Err(SidecarError::PlaceholderForwarded);
@@ -272,26 +272,20 @@ impl Proxy {
                     headers.insert(CREDENTIAL_IDS_HEADER, value);
                 }
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-                let forwarded = self
-                    .upstream()
-                    .forward_buffered(parts.method, &path_and_query, headers, body)
-                    .await
-                    .map_err(SidecarError::forward);
-                if stale && forwarded.is_ok() {
-                    // Counted only once the expired value has reached the upstream.
-                    self.inner.metrics.stale_serve();
-                }
                 let echo = match kind {
                     Kind::Job if !filled.is_empty() => Echo::JobCreated(filled),
                     _ => Echo::None,
                 };
-                let answered = match forwarded {
-                    Ok(response) => {
-                        self.answer(response, Treatment::Clean(echo), Watched::None, stats)
-                            .await
-                    }
-                    Err(err) => Err(err),
+                let send = Outgoing {
+                    method: parts.method,
+                    path_and_query: &path_and_query,
+                    headers,
+                    body,
+                    echo,
+                    stale: AtomicBool::new(stale),
+                    job: kind == Kind::Job,
                 };
+                let answered = self.send_job(send, stats).await;
                 let (status, job_id) = match &answered {
                     Ok((response, job_id)) => (Some(response.status().as_u16()), job_id.as_deref()),
                     Err(_) => (None, None),
@@ -425,5 +419,8 @@ fn mark_stale(mut response: Response<Body>, stale: bool) -> Response<Body> {
 
 mod handler;
 mod read;
+mod send_job;
+
+use send_job::Outgoing;
 #[cfg(test)]
 mod tests;

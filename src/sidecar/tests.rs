@@ -4,6 +4,7 @@ use clap::Parser;
 
 use super::*;
 use crate::cli::{Cli, Command};
+use crate::Secret;
 
 fn serve_args(extra: &[&str]) -> ServeArgs {
     let mut argv = vec!["libretto-sidecar", "serve"];
@@ -33,6 +34,22 @@ fn the_key_file_wins_over_the_variable() {
     assert!(config.api_key.unwrap().ct_eq(b"from-file"));
 }
 
+#[cfg(not(feature = "mock"))]
+#[test]
+fn mock_is_refused_by_a_build_without_it() {
+    for args in [
+        &["--mock"][..],
+        &["--mock", "--upstream", "http://127.0.0.1:1"],
+    ] {
+        let err = ServeConfig::from_args(&serve_args(args), Some(Secret::new("k"))).unwrap_err();
+        assert!(matches!(err, StartError::MockNotBuilt), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("without the `mock` feature"), "{text}");
+        assert!(text.contains("--upstream"), "{text}");
+    }
+}
+
+#[cfg(feature = "mock")]
 #[test]
 fn mock_needs_no_key_and_wins_over_the_upstream() {
     let config = ServeConfig::from_args(&serve_args(&["--mock"]), None).unwrap();

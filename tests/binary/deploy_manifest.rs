@@ -331,7 +331,12 @@ fn the_manifest_args_start_a_sidecar_that_stays_up_and_answers() {
     let deployment = yaml(MANIFEST);
     let pod = &deployment["spec"]["template"]["spec"];
     let mut running = Running::from_manifest(sidecar_container(pod));
-    assert_eq!(http(running.admin, "GET", "/readyz"), Some(200));
+    let (status, ready) = http_answer(running.admin, "GET", "/readyz").unwrap();
+    assert_eq!(status, 200, "{ready}");
+    assert!(
+        !ready.contains("mock"),
+        "a real upstream is no mock: {ready}"
+    );
     // The proxy answers: a credential read is refused by the sidecar itself, upstream untouched.
     let (status, answer) = http_answer(running.proxy, "POST", "/v1/credentials/get").unwrap();
     assert_eq!(status, 403, "{answer}");

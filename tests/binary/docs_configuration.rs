@@ -2,6 +2,8 @@
 //! exactly the flags `--help` lists (none missing, none extra), each with the environment
 //! variable `--help` names (`[env: NAME=]`) and the default it shows (`[default: X]`). A flag
 //! without a default in `--help` has a word (none, off) in the table, never a value in code.
+//! The tables are grouped under the headings of `--help` (`### Upstream` for `Upstream:`) and
+//! name each flag's value with the word `--help` uses (`--cache-ttl DURATION`).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -11,6 +13,10 @@ use std::process::Command;
 struct Flag {
     env: Option<String>,
     default: Option<String>,
+    /// The value word (`DURATION` for `--cache-ttl <DURATION>`); none for a switch.
+    value: Option<String>,
+    /// The heading the flag stands under (`Upstream`), in `--help` and in the docs.
+    heading: String,
 }
 
 /// clap's own flags, which every subcommand has and the tables leave out.
@@ -34,45 +40,64 @@ fn bracketed<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     Some(&text[start..start + len])
 }
 
-/// Every long flag of a subcommand's `--help`, with its variable and default. Only the
-/// `Options:` section is read (the text after it names flags in prose). An entry starts at a
-/// line that begins with `-` after an indentation of at most 6 spaces (descriptions are indented
-/// further) and runs until the next one; its lines are joined, so a wrapped description is
-/// read whole.
+/// Every long flag of a subcommand's `--help`, with its variable, default, value word and
+/// heading. The flags stand in headed sections (`Options:`, `Upstream:`, ...): a line without
+/// indentation ending in `:` opens one, a blank line closes it, and the text after the last one
+/// (which names flags in prose) is not read. An entry starts at a line that begins with `-`
+/// after an indentation of at most 6 spaces (descriptions are indented further) and runs until
+/// the next one; its lines are joined, so a wrapped description is read whole.
 fn help_flags(subcommand: &str) -> BTreeMap<String, Flag> {
     let text = help(subcommand);
     let options = text
         .split_once("\nOptions:\n")
         .expect("an Options: section")
         .1;
-    let options = options.split("\n\n").next().unwrap_or_default();
-    let mut entries: Vec<String> = Vec::new();
+    let mut entries: Vec<(String, String)> = Vec::new();
+    let mut heading = Some("Options".to_owned());
     for line in options.lines() {
         let indent = line.len() - line.trim_start().len();
+        if line.trim().is_empty() {
+            heading = None;
+            continue;
+        }
+        if indent == 0 {
+            heading = line.strip_suffix(':').map(str::to_owned);
+            continue;
+        }
+        let Some(heading) = &heading else { continue };
         let line = line.trim();
         if indent <= 6 && line.starts_with('-') {
-            entries.push(line.to_owned());
-        } else if let Some(entry) = entries.last_mut() {
+            entries.push((heading.clone(), line.to_owned()));
+        } else if let Some((_, entry)) = entries.last_mut() {
             entry.push(' ');
             entry.push_str(line);
         }
     }
     let mut flags = BTreeMap::new();
-    for entry in entries {
-        let name = entry
+    for (heading, entry) in entries {
+        let words: Vec<&str> = entry
             .split_whitespace()
             .map(|word| word.trim_end_matches(','))
-            .find(|word| word.starts_with("--"))
-            .unwrap_or_else(|| panic!("no long flag in `{entry}`"))
-            .to_owned();
+            .collect();
+        let at = words
+            .iter()
+            .position(|word| word.starts_with("--"))
+            .unwrap_or_else(|| panic!("no long flag in `{entry}`"));
+        let name = words[at].to_owned();
         if BUILT_IN.contains(&name.as_str()) {
             continue;
         }
+        let value = words
+            .get(at + 1)
+            .and_then(|word| word.strip_prefix('<')?.strip_suffix('>'))
+            .map(str::to_owned);
         // `[env: NAME=]`, or `[env: NAME=value]` when the variable is set.
         let env = bracketed(&entry, "env").map(|env| env.split('=').next().unwrap_or(env));
         let flag = Flag {
             env: env.map(str::to_owned),
             default: bracketed(&entry, "default").map(str::to_owned),
+            value,
+            heading,
         };
         assert!(
             flags.insert(name.clone(), flag).is_none(),
@@ -89,8 +114,9 @@ fn leading_code(cell: &str) -> Option<String> {
     Some(rest[..rest.find('`')?].to_owned())
 }
 
-/// The rows of the first table after `heading` in docs/configuration.md, by flag. Columns:
-/// flag, env, default, meaning; the first three hold no `|`, so the meaning may.
+/// The rows of every table in the section `heading` of docs/configuration.md (up to the next
+/// `## ` heading), by flag, each with the `### ` heading it stands under. Columns: flag (with
+/// its value word), env, default, meaning; the first three hold no `|`, so the meaning may.
 fn doc_flags(heading: &str) -> BTreeMap<String, Flag> {
     let doc = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -101,26 +127,36 @@ fn doc_flags(heading: &str) -> BTreeMap<String, Flag> {
         .split_once(&format!("\n{heading}\n"))
         .unwrap_or_else(|| panic!("heading `{heading}` in docs/configuration.md"))
         .1;
-    let rows = section
-        .lines()
-        .skip_while(|line| !line.starts_with('|'))
-        .take_while(|line| line.starts_with('|'))
-        .skip(2); // the header and the `|---|` line
+    let section = section.split("\n## ").next().unwrap_or_default();
     let mut flags = BTreeMap::new();
-    for row in rows {
-        let cells: Vec<&str> = row.splitn(5, '|').collect();
-        assert_eq!(cells.len(), 5, "a row of four columns: {row}");
-        let name = leading_code(cells[1])
-            .and_then(|flag| flag.split_whitespace().next().map(str::to_owned))
+    let mut group = String::new();
+    for line in section.lines() {
+        if let Some(title) = line.strip_prefix("### ") {
+            group = title.trim().to_owned();
+            continue;
+        }
+        // Table rows, without the header and the `|---|` line.
+        if !line.starts_with('|') || line.starts_with("| flag |") || line.starts_with("|---") {
+            continue;
+        }
+        let cells: Vec<&str> = line.splitn(5, '|').collect();
+        assert_eq!(cells.len(), 5, "a row of four columns: {line}");
+        let first = leading_code(cells[1]).unwrap_or_default();
+        let mut words = first.split_whitespace();
+        let name = words
+            .next()
             .filter(|flag| flag.starts_with("--"))
-            .unwrap_or_else(|| panic!("a `--flag` in the first column: {row}"));
+            .unwrap_or_else(|| panic!("a `--flag` in the first column: {line}"))
+            .to_owned();
         let flag = Flag {
             env: leading_code(cells[2]),
             default: leading_code(cells[3]),
+            value: words.next().map(str::to_owned),
+            heading: group.clone(),
         };
         assert!(
             flags.insert(name.clone(), flag).is_none(),
-            "{name} twice in the table under {heading}"
+            "{name} twice in the tables under {heading}"
         );
     }
     assert!(!flags.is_empty(), "no table under {heading}");
@@ -234,4 +270,58 @@ fn the_check_usage_is_that_of_check_help() {
         doc.lines().any(|line| line == usage),
         "docs/configuration.md lacks `{usage}`"
     );
+}
+
+#[test]
+fn each_serve_flag_has_the_heading_and_value_word_of_serve_help() {
+    for (what, pick) in [
+        (
+            "heading",
+            (|flag: &Flag| Some(flag.heading.clone())) as fn(&Flag) -> Option<String>,
+        ),
+        ("value word", |flag: &Flag| flag.value.clone()),
+    ] {
+        compare("serve", "## `serve` flags", pick, what);
+    }
+}
+
+#[test]
+fn each_mock_flag_has_the_heading_and_value_word_of_mock_help() {
+    for (what, pick) in [
+        (
+            "heading",
+            (|flag: &Flag| Some(flag.heading.clone())) as fn(&Flag) -> Option<String>,
+        ),
+        ("value word", |flag: &Flag| flag.value.clone()),
+    ] {
+        compare("mock", "## `mock` flags", pick, what);
+    }
+}
+
+#[test]
+fn serve_help_has_headed_groups_and_value_words() {
+    let flags = help_flags("serve");
+    let headings: std::collections::BTreeSet<&str> =
+        flags.values().map(|flag| flag.heading.as_str()).collect();
+    for heading in ["Upstream", "Cache", "Access", "Limits", "Operations"] {
+        assert!(
+            headings.contains(heading),
+            "no {heading} group: {headings:?}"
+        );
+    }
+    assert!(!headings.contains("Options"), "a flag without a group");
+    // A value word says what the value is, never the field it is stored in.
+    for (name, flag) in &flags {
+        if let Some(value) = &flag.value {
+            let field = name
+                .trim_start_matches("--")
+                .replace('-', "_")
+                .to_uppercase();
+            assert_ne!(value, &field, "{name} <{value}>");
+        }
+    }
+    assert_eq!(flags["--allowed-host"].value.as_deref(), Some("HOST"));
+    assert_eq!(flags["--max-body"].value.as_deref(), Some("SIZE"));
+    assert_eq!(flags["--cache-ttl"].value.as_deref(), Some("DURATION"));
+    assert_eq!(flags["--policy"].value.as_deref(), Some("FILE"));
 }

@@ -1,14 +1,16 @@
 //! The `serve` subcommand as shipped: without a key it stops at once with a message saying how
 //! to provide one; with `--mock` it prints exactly one `listening on` line and fills a job's
-//! placeholders from the demo credentials.
+//! placeholders from the demo credentials, warns that jobs go nowhere and says so on `/readyz`.
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use http::Method;
 use serde_json::json;
-use tokio::io::AsyncReadExt;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use crate::support::binary::{command, listening_line, refused_start};
+use crate::support::binary::{command, listening_line, refused_start, START_TIMEOUT};
 use crate::support::http::{call, TestClient};
 use crate::support::sidecar::portal_job;
 
@@ -92,4 +94,45 @@ async fn an_upstream_that_is_the_listen_address_is_refused_at_start() {
         assert!(stderr.contains("own listen address"), "{stderr}");
         assert!(stderr.contains("--upstream"), "{stderr}");
     }
+}
+
+#[tokio::test]
+async fn serve_mock_warns_that_jobs_go_nowhere_and_readyz_says_mock() {
+    let mut child = command()
+        .args(["--log-format", "json", "serve", "--mock"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .env("LIBRETTO_SIDECAR_LEARN_CREDENTIALS", "false")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let _base = listening_line(&mut child).await;
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    let (mut admin, mut warned) = (None, None);
+    while admin.is_none() || warned.is_none() {
+        let line = tokio::time::timeout_at(deadline, stderr.next_line())
+            .await
+            .expect("the start-up lines are logged")
+            .unwrap()
+            .expect("the process keeps running");
+        let Ok(log) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if log["message"] == "Sidecar started" {
+            admin = log["admin"].as_str().map(str::to_owned);
+        } else if log["level"] == "WARN"
+            && log["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Serving the built-in mock: jobs go nowhere"))
+        {
+            warned = Some(log);
+        }
+    }
+    assert_eq!(warned.unwrap()["upstream"], "mock");
+    let admin = TestClient::new(format!("http://{}", admin.unwrap()));
+    let ready = admin.send(Method::GET, "/readyz", &[], "").await;
+    assert_eq!(ready.status, 200, "{}", ready.json);
+    assert_eq!(ready.json, json!({"status": "ready", "mock": true}));
+    child.kill().await.unwrap();
 }

@@ -114,7 +114,7 @@ async fn create_errors() {
         .await;
     assert_eq!(
         issues(&not_object),
-        json!([{"code": "invalid_type", "message": "Expected object, received string", "path": ["credentials"]}])
+        json!([{"code": "invalid_type", "expected": "object", "received": "string", "message": "Expected object, received string", "path": ["credentials"]}])
     );
 
     let empty_name = client
@@ -158,8 +158,8 @@ async fn create_errors() {
     assert_eq!(
         issues(&missing),
         json!([
-            {"code": "invalid_type", "message": "Required", "path": ["name"]},
-            {"code": "invalid_type", "message": "Required", "path": ["credentials"]},
+            {"code": "invalid_type", "expected": "string", "received": "undefined", "message": "Required", "path": ["name"]},
+            {"code": "invalid_type", "expected": "object", "received": "undefined", "message": "Required", "path": ["credentials"]},
         ])
     );
 }
@@ -517,7 +517,7 @@ async fn upsert_reports_every_problem() {
     assert_eq!(
         issues(&nothing),
         json!([
-            {"code": "invalid_type", "message": "Required", "path": ["name"]},
+            {"code": "invalid_type", "expected": "string", "received": "undefined", "message": "Required", "path": ["name"]},
             {"code": "invalid_type", "message": "Required", "path": ["value"]},
         ])
     );
@@ -527,7 +527,7 @@ async fn upsert_reports_every_problem() {
     assert_eq!(
         issues(&wrong_type),
         json!([
-            {"code": "invalid_type", "message": "Expected string, received number", "path": ["name"]},
+            {"code": "invalid_type", "expected": "string", "received": "number", "message": "Expected string, received number", "path": ["name"]},
             {"code": "invalid_type", "message": "Required", "path": ["value"]},
         ])
     );

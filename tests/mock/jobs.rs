@@ -33,7 +33,7 @@ async fn create_validation() {
     let missing = client.call(KEY, "jobs/create", json!({"params": {}})).await;
     assert_eq!(
         issues(&missing),
-        json!([{"code": "invalid_type", "message": "Required", "path": ["workflow"]}])
+        json!([{"code": "invalid_type", "expected": "string", "received": "undefined", "message": "Required", "path": ["workflow"]}])
     );
     let all_wrong = client
         .call(

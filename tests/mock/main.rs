@@ -8,6 +8,7 @@ mod credentials;
 mod jobs;
 mod logs;
 mod memory;
+mod rpc_meta;
 mod schedules;
 mod webhooks;
 mod wire;

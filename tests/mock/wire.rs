@@ -181,7 +181,7 @@ async fn a_missing_json_key_is_a_validation_error() {
             .await;
         assert_eq!(
             issues(&answer),
-            json!([{"code": "invalid_type", "message": "Required", "path": []}])
+            json!([{"code": "invalid_type", "expected": "object", "received": "undefined", "message": "Required", "path": []}])
         );
     }
     let not_an_object = server
@@ -195,7 +195,7 @@ async fn a_missing_json_key_is_a_validation_error() {
         .await;
     assert_eq!(
         issues(&not_an_object),
-        json!([{"code": "invalid_type", "message": "Expected object, received number", "path": []}])
+        json!([{"code": "invalid_type", "expected": "object", "received": "number", "message": "Expected object, received number", "path": []}])
     );
     // Routes whose fields are all optional accept a missing input.
     for route in ["credentials/list", "jobs/list", "logs/list"] {

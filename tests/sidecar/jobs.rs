@@ -316,3 +316,36 @@ async fn lookup_failures_are_502_or_504_naming_the_credential() {
         "portal-production"
     );
 }
+
+#[tokio::test]
+async fn the_rpc_meta_survives_the_rewrite() {
+    let (fake, sidecar) = fake_and_sidecar(Options::default()).await;
+    let client = TestClient::new(&sidecar.url);
+    let mut job = portal_job();
+    job["params"]["since"] = json!("2026-05-17T01:15:26.670Z");
+    job["params"]["ids"] = json!(["1", null]);
+    let meta = json!([
+        [1, "params", "since"],
+        [0, "params", "ids", 0],
+        [3, "params", "ids", 1]
+    ]);
+    let body = json!({"json": job, "meta": meta}).to_string();
+    let answer = client
+        .send(
+            Method::POST,
+            "/v1/jobs/create",
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    let jobs = fake.recorded_at("/v1/jobs/create");
+    let forwarded: Value = serde_json::from_slice(&jobs[0].body).unwrap();
+    assert_eq!(forwarded["meta"], meta);
+    assert_eq!(
+        forwarded["json"]["params"]["since"],
+        "2026-05-17T01:15:26.670Z"
+    );
+    assert_eq!(forwarded["json"]["params"]["ids"], json!(["1", null]));
+    assert_eq!(forwarded["json"]["params"]["password"], PASSWORD);
+}

@@ -7,6 +7,7 @@ mod support;
 mod cache;
 mod ecosystem;
 mod jobs;
+mod lost_answers;
 mod ops;
 mod passthrough;
 mod refusals;

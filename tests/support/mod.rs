@@ -4,7 +4,8 @@
 //!
 //! - [`http`]: the test client, `call`/`call_with` as an app POSTs, refusal checks;
 //! - [`mock`]: a mock started in process, job polling, snapshot redaction and `snap!`;
-//! - [`upstream`]: the counting fake Libretto upstream;
+//! - [`upstream`]: the counting fake Libretto upstream; [`dropping`]: a front for it that loses
+//!   `jobs/create` answers;
 //! - [`sidecar`]: a sidecar started in process in front of the fake or a mock;
 //! - [`webhook_receiver`]: a recording webhook receiver and the expected signature;
 //! - [`binary`]: running the compiled binary and reading its listening line;
@@ -13,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod dropping;
 pub mod http;
 pub mod mock;
 pub mod openmetrics;

@@ -13,7 +13,7 @@ fn missing_input_is_one_issue_at_the_root() {
     assert!(fields.string("name", true).is_none());
     assert_eq!(
         issues(fields.finish().unwrap_err()),
-        json!([{"code": "invalid_type", "message": "Required", "path": []}])
+        json!([{"code": "invalid_type", "expected": "object", "received": "undefined", "message": "Required", "path": []}])
     );
 }
 
@@ -35,10 +35,10 @@ fn one_issue_per_problem() {
     assert_eq!(
         issues(fields.finish().unwrap_err()),
         json!([
-            {"code": "invalid_type", "message": "Expected string, received number", "path": ["name"]},
+            {"code": "invalid_type", "expected": "string", "received": "number", "message": "Expected string, received number", "path": ["name"]},
             {"code": "invalid_string", "validation": "uuid", "message": "Invalid uuid", "path": ["id"]},
             {"code": "too_small", "message": "Number must be greater than or equal to 1", "path": ["limit"]},
-            {"code": "invalid_type", "message": "Required", "path": ["missing"]},
+            {"code": "invalid_type", "expected": "string", "received": "undefined", "message": "Required", "path": ["missing"]},
         ])
     );
 }

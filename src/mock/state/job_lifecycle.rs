@@ -177,8 +177,7 @@ pub(crate) fn cancel(tenant: &mut Tenant, id: Uuid) -> Result<(), JobError> {
 
 /// Forgets a job with its logs and nonce.
 pub(crate) fn drop_job(tenant: &mut Tenant, id: Uuid) {
-    tenant.jobs.remove(id);
-    tenant.logs.remove_job(id);
+    tenant.drop_job(id);
 }
 
 #[cfg(test)]

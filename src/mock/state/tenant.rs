@@ -15,7 +15,6 @@ use parking_lot::{Mutex, MutexGuard};
 
 use super::budget::{overhead, Budget, MemoryError};
 use super::credentials::CredentialStore;
-use super::job_lifecycle::drop_job;
 use super::job_store::JobStore;
 use super::logs::LogStore;
 use super::schedules::ScheduleStore;
@@ -72,11 +71,17 @@ impl Tenant {
             && !self.jobs.has_live()
     }
 
+    /// Forgets a job with its logs and nonce.
+    pub(crate) fn drop_job(&mut self, id: uuid::Uuid) {
+        self.jobs.remove(id);
+        self.logs.remove_job(id);
+    }
+
     /// Drops this tenant's oldest finished job with its logs; false when it has none.
     pub(crate) fn drop_oldest_finished(&mut self) -> bool {
         match self.jobs.pop_oldest_finished() {
             Some(id) => {
-                drop_job(self, id);
+                self.drop_job(id);
                 true
             }
             None => false,

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::sidecar::answer::job_memory::JobMemory;
-use crate::sidecar::route::Route;
 
 /// Whether the first learning pass has finished. Cheap to clone; clones share the flag.
 #[derive(Debug, Clone)]
@@ -66,9 +65,11 @@ pub enum Watched {
 }
 
 impl Watched {
-    /// The echo route a request is on, from its normalized path.
-    pub fn of(route: &Route) -> Self {
-        match route.normalized() {
+    /// The echo route a request is on, from its normalized path ([`Route::normalized`]).
+    ///
+    /// [`Route::normalized`]: crate::sidecar::route::Route::normalized
+    pub fn of_path(normalized: &str) -> Self {
+        match normalized {
             "/v1/jobs/get" | "/v1/jobs/debugreport" => Self::Job,
             "/v1/jobs/list" => Self::JobList,
             "/v1/logs/list" => Self::Logs,
@@ -110,6 +111,7 @@ pub fn may_pass(bytes: &[u8], watched: Watched, jobs: &JobMemory) -> bool {
 mod tests {
     use super::*;
     use crate::sidecar::answer::job_memory::{Filled, Launched};
+    use crate::sidecar::route::Route;
     use http::Method;
 
     fn memory() -> JobMemory {
@@ -159,7 +161,7 @@ mod tests {
 
     #[test]
     fn echo_routes_are_read_from_the_normalized_path() {
-        let of = |path| Watched::of(&Route::of(&Method::POST, path));
+        let of = |path| Watched::of_path(Route::of(&Method::POST, path).normalized());
         assert_eq!(of("/v1/jobs/get"), Watched::Job);
         assert_eq!(of("/v1/JOBS//debugReport"), Watched::Job);
         assert_eq!(of("/v1/jobs/list/"), Watched::JobList);

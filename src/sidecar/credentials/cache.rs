@@ -463,7 +463,7 @@ impl Inner {
 /// was unreadable. A "not found" is not an error and is never answered stale.
 pub fn may_serve_stale(err: &UpstreamError) -> bool {
     match err {
-        UpstreamError::Unreachable(_) | UpstreamError::Timeout => true,
+        UpstreamError::Unreachable(_) | UpstreamError::Lost(_) | UpstreamError::Timeout => true,
         UpstreamError::Status(status) => *status >= 500,
         UpstreamError::Unreadable => false,
     }

@@ -91,17 +91,28 @@ impl Resolution {
 /// The pointer of `/json/params`, which filled places are remembered relative to.
 const PARAMS_POINTER: &str = "/json/params";
 
-/// Resolves the placeholders in `bytes` for `target`, checking them against `policy` (which
-/// workflows may use which credentials; `None` allows all). The body is parsed at most once.
-/// The values filled in may add at most `max_added` bytes (their JSON text).
+/// What a body is resolved as, and the rules it is held to.
+#[derive(Clone, Copy)]
+pub struct Rules<'a> {
+    pub target: Target,
+    /// Which workflows may use which credentials; `None` allows all.
+    pub policy: Option<&'a Policy>,
+    /// The most bytes the filled-in values may add to the body (`--max-body`).
+    pub max_added: usize,
+}
+
+/// Resolves the placeholders in `bytes` under `rules`. The body is parsed at most once.
 pub async fn resolve(
     bytes: Bytes,
-    target: Target,
+    rules: Rules<'_>,
     credentials: &Credentials,
     request_id: &HeaderValue,
-    policy: Option<&Policy>,
-    max_added: usize,
 ) -> Result<Resolution, SidecarError> {
+    let Rules {
+        target,
+        policy,
+        max_added,
+    } = rules;
     let placeholders = may_contain_placeholder(&bytes);
     if !placeholders && policy.is_none() && target != Target::Job {
         return Ok(Resolution::unchanged(bytes));

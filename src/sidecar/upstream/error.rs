@@ -27,9 +27,14 @@ pub enum UpstreamConfigError {
 /// that waited on it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {
-    /// No connection, a reset, or a protocol error; the text is the transport's own.
+    /// No connection could be made (refused, DNS, TLS handshake): the request was not sent.
+    /// The text is the transport's own.
     #[error("upstream unreachable: {0}")]
     Unreachable(String),
+    /// The request was sent, or may have been, and its answer was lost: the connection was
+    /// reset or closed before the answer, or the answer's body was cut off.
+    #[error("upstream answer lost: {0}")]
+    Lost(String),
     /// No answer within `--upstream-timeout`.
     #[error("upstream timed out")]
     Timeout,
@@ -61,7 +66,7 @@ pub enum KeyReloadError {
 /// A 4xx (a wrong key, a forbidden read) or an unreadable answer will not get better.
 pub fn is_retryable(err: &UpstreamError) -> bool {
     match err {
-        UpstreamError::Unreachable(_) | UpstreamError::Timeout => true,
+        UpstreamError::Unreachable(_) | UpstreamError::Lost(_) | UpstreamError::Timeout => true,
         UpstreamError::Status(status) => *status >= 500,
         UpstreamError::Unreadable => false,
     }

@@ -10,7 +10,10 @@
 //!
 //! The lookup is a read, so it is retried a few times with jittered backoff on transport
 //! errors and 5xx answers, all within `--upstream-timeout`; forwarded requests (writes among
-//! them) are sent exactly once. The API key sits behind a lock and is read per request, so it
+//! them) are sent exactly once by this client. A transport failure after the connection was
+//! made is [`UpstreamError::Lost`]: the request may have been processed, and only a caller
+//! that knows the upstream dedupes it (a `jobs/create` with a `nonce`) may send it again. The
+//! API key sits behind a lock and is read per request, so it
 //! can be swapped at run time without touching requests in flight or the connection pool. The
 //! key file is read again (without blocking the runtime) when its content changes (polled, so
 //! a Kubernetes Secret update is picked up where no signal can be sent), on SIGHUP, and on an
@@ -161,8 +164,30 @@ impl Upstream {
         &self,
         method: Method,
         path_and_query: &str,
+        headers: HeaderMap,
+        body: Body,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let deadline = Instant::now() + self.inner.timeout;
+        self.forward_until(method, path_and_query, headers, body, deadline)
+            .await
+    }
+
+    /// How long a call may wait for the upstream's answer (`--upstream-timeout`).
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// [`Upstream::forward`], waiting for the response head until `deadline`. A failure to
+    /// connect is [`UpstreamError::Unreachable`] (the request was not sent); any other
+    /// transport failure is [`UpstreamError::Lost`], as the request may have reached the
+    /// upstream.
+    pub async fn forward_until(
+        &self,
+        method: Method,
+        path_and_query: &str,
         mut headers: HeaderMap,
         body: Body,
+        deadline: Instant,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let uri = self
             .inner
@@ -180,8 +205,7 @@ impl Upstream {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let started = Instant::now();
-        let answer =
-            tokio::time::timeout(self.inner.timeout, self.inner.client.request(request)).await;
+        let answer = tokio::time::timeout_at(deadline, self.inner.client.request(request)).await;
         let status = match &answer {
             Ok(Ok(response)) => Some(response.status().as_u16()),
             _ => None,
@@ -193,7 +217,12 @@ impl Upstream {
             Err(_) => Err(UpstreamError::Timeout),
             Ok(Err(err)) => {
                 debug!(error = %err, connect = err.is_connect(), "Upstream request failed");
-                Err(UpstreamError::Unreachable(error::transport_reason(&err)))
+                let reason = error::transport_reason(&err);
+                if err.is_connect() {
+                    Err(UpstreamError::Unreachable(reason))
+                } else {
+                    Err(UpstreamError::Lost(reason))
+                }
             }
             Ok(Ok(response)) => Ok(response),
         }
@@ -210,13 +239,30 @@ impl Upstream {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<Incoming>, UpstreamError> {
+        let deadline = Instant::now() + self.inner.timeout;
+        self.forward_buffered_until(method, path_and_query, headers, body, deadline)
+            .await
+    }
+
+    /// [`Upstream::forward_buffered`] with every send bounded by `deadline`, so that a caller
+    /// that sends a request once more (a `jobs/create` whose answer was lost) stays within one
+    /// `--upstream-timeout` in all.
+    pub async fn forward_buffered_until(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Bytes,
+        deadline: Instant,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         let sent_with = self.current_key();
         let response = self
-            .forward(
+            .forward_until(
                 method.clone(),
                 path_and_query,
                 headers.clone(),
                 full(body.clone()),
+                deadline,
             )
             .await?;
         if response.status() != StatusCode::UNAUTHORIZED || self.inner.key_file.is_none() {
@@ -231,7 +277,7 @@ impl Upstream {
         }
         drop(response);
         info!("Sending the request once more with the new API key");
-        self.forward(method, path_and_query, headers, full(body))
+        self.forward_until(method, path_and_query, headers, full(body), deadline)
             .await
     }
 }

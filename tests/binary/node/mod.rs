@@ -3,6 +3,7 @@
 //! sidecar ([`sidecar`]), and README's webhook receiver verifying the mock's deliveries
 //! ([`receiver`]).
 
+mod orpc_client;
 mod receiver;
 mod seed;
 mod sidecar;

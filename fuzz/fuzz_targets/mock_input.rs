@@ -1,0 +1,8 @@
+//! The mock's input validation.
+//!
+//! The property is `libretto_sidecar::fuzzing::mock_input`; `cargo test` replays the
+//! committed corpus through it too.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| libretto_sidecar::fuzzing::mock_input(data));

@@ -1,0 +1,8 @@
+//! Route classification and path normalisation.
+//!
+//! The property is `libretto_sidecar::fuzzing::route`; `cargo test` replays the
+//! committed corpus through it too.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| libretto_sidecar::fuzzing::route(data));

@@ -1,0 +1,62 @@
+//! The whole-answer scrubber: the leading parts of the input are secrets, the last one an
+//! answer (JSON, or else plain text). Scrubbing never breaks the answer, and once every string
+//! and key is scrubbed, no secret survives in it, in its serialized text or in the scrubbed
+//! plain text: not plain, not JSON-escaped once or twice.
+
+use serde_json::Value;
+
+use super::{parts, secrets, survivors};
+use crate::sidecar::answer::scrub::Scrubber;
+
+pub fn scrub(data: &[u8]) {
+    let parts = parts(data);
+    let Some((body, leading)) = parts.split_last() else {
+        return;
+    };
+    let secrets = secrets(leading.iter().copied());
+    let scrubber = Scrubber::new(secrets.iter().map(String::as_str));
+
+    let text = String::from_utf8_lossy(body);
+    let scrubbed = scrubber
+        .scrub_str(&text)
+        .unwrap_or_else(|| text.clone().into_owned());
+    let left = survivors(scrubbed.as_bytes(), &secrets);
+    assert!(left.is_empty(), "{left:?} survived in plain text");
+
+    let answer: Value =
+        serde_json::from_slice(body).unwrap_or_else(|_| Value::String(text.into_owned()));
+
+    // The answer-keeping scrub leaves generated ids and keys alone, but must keep it JSON.
+    let mut kept = answer.clone();
+    scrubber.scrub_value(&mut kept);
+    let serialized = serde_json::to_vec(&kept).expect("a scrubbed answer serializes");
+    let _: Value = serde_json::from_slice(&serialized).expect("a scrubbed answer parses");
+
+    let mut all = answer;
+    scrubber.scrub_all(&mut all);
+    check_strings(&all, &secrets);
+    let serialized = serde_json::to_vec(&all).expect("a scrubbed answer serializes");
+    let left = survivors(&serialized, &secrets);
+    assert!(
+        left.is_empty(),
+        "{left:?} survived in the serialized answer"
+    );
+}
+
+fn check_strings(value: &Value, secrets: &[String]) {
+    let check = |text: &str| {
+        let left = survivors(text.as_bytes(), secrets);
+        assert!(left.is_empty(), "{left:?} survived in a string");
+    };
+    match value {
+        Value::String(text) => check(text),
+        Value::Array(items) => items.iter().for_each(|item| check_strings(item, secrets)),
+        Value::Object(map) => {
+            for (key, item) in map {
+                check(key);
+                check_strings(item, secrets);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
