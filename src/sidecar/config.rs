@@ -276,29 +276,67 @@ fn allowed_hosts(args: &ServeArgs) -> Vec<String> {
     hosts
 }
 
-/// The `--allowed-origin` values as `scheme://host[:port]` in lower case; anything else (a
-/// path, user info, `null`) is refused at start-up.
+/// The `--allowed-origin` values as `scheme://host[:port]` in lower case, the scheme's default
+/// port left out as a browser leaves it out; anything else (a path, user info, `null`) is
+/// refused at start-up.
 fn allowed_origins(args: &ServeArgs) -> Result<Vec<String>, StartError> {
-    let mut origins = Vec::new();
-    for origin in &args.allowed_origins {
-        let text = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-        if text.is_empty() {
-            continue;
-        }
-        let parsed = text.parse::<http::Uri>().ok();
-        let valid = parsed.as_ref().is_some_and(|uri| {
-            uri.scheme().is_some()
-                && uri.authority().is_some_and(|a| !a.as_str().contains('@'))
-                && uri
-                    .path_and_query()
-                    .is_none_or(|pq| pq.as_str().is_empty() || pq.as_str() == "/")
-        });
-        if !valid {
-            return Err(StartError::BadOrigin(origin.clone()));
-        }
-        origins.push(text);
+    args.allowed_origins
+        .iter()
+        .filter(|origin| !origin.trim().is_empty())
+        .map(|origin| normalize_origin(origin).ok_or_else(|| StartError::BadOrigin(origin.clone())))
+        .collect()
+}
+
+/// One origin as a browser writes it in `Origin`, or `None` if `origin` is not one.
+fn normalize_origin(origin: &str) -> Option<String> {
+    let text = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    let uri = text.parse::<http::Uri>().ok()?;
+    let scheme = uri.scheme_str()?;
+    let authority = uri.authority()?;
+    let bare = uri
+        .path_and_query()
+        .is_none_or(|pq| pq.as_str().is_empty() || pq.as_str() == "/");
+    if authority.as_str().contains('@') || !bare || authority.host().is_empty() {
+        return None;
     }
-    Ok(origins)
+    let default_port = match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    };
+    Some(match uri.port_u16() {
+        Some(port) if Some(port) != default_port => {
+            format!("{scheme}://{}:{port}", authority.host())
+        }
+        _ => format!("{scheme}://{}", authority.host()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_origin;
+
+    #[test]
+    fn origins_are_written_as_a_browser_sends_them() {
+        for (given, written) in [
+            ("https://Console.Example/", "https://console.example"),
+            ("https://console.example:443", "https://console.example"),
+            ("http://app.internal:80", "http://app.internal"),
+            ("http://app.internal:3000", "http://app.internal:3000"),
+            ("https://[::1]:8443", "https://[::1]:8443"),
+        ] {
+            assert_eq!(normalize_origin(given).as_deref(), Some(written), "{given}");
+        }
+        for refused in [
+            "null",
+            "console.example",
+            "https://console.example/path",
+            "https://user@console.example",
+            "https://console.example?q=1",
+        ] {
+            assert_eq!(normalize_origin(refused), None, "{refused}");
+        }
+    }
 }
 
 /// The value of [`API_KEY_ENV`] as a secret, if set and not empty.

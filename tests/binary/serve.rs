@@ -103,7 +103,11 @@ async fn an_upstream_that_is_the_listen_address_is_refused_at_start() {
         .expect("the binary exits in time")
         .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{listen} {upstream}: {stderr}");
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{listen} {upstream}: {stderr}"
+        );
         assert!(output.stdout.is_empty(), "nothing listened");
         assert!(stderr.contains("own listen address"), "{stderr}");
         assert!(stderr.contains("--upstream"), "{stderr}");
