@@ -312,6 +312,13 @@ fn normalize_origin(origin: &str) -> Option<String> {
     })
 }
 
+/// The value of [`API_KEY_ENV`] as a secret, if set and not empty.
+pub fn key_from_env() -> Option<Secret> {
+    std::env::var_os(API_KEY_ENV)
+        .map(|value| Secret::new(value.into_encoded_bytes()))
+        .filter(|key| !key.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize_origin;
@@ -337,11 +344,4 @@ mod tests {
             assert_eq!(normalize_origin(refused), None, "{refused}");
         }
     }
-}
-
-/// The value of [`API_KEY_ENV`] as a secret, if set and not empty.
-pub fn key_from_env() -> Option<Secret> {
-    std::env::var_os(API_KEY_ENV)
-        .map(|value| Secret::new(value.into_encoded_bytes()))
-        .filter(|key| !key.is_empty())
 }
