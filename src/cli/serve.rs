@@ -181,6 +181,19 @@ pub struct ServeArgs {
     )]
     pub allowed_hosts: Vec<String>,
 
+    /// An Origin accepted besides the sidecar's own (http:// and a loopback name, the listen
+    /// address or an --allowed-host, with the listen port), e.g. https://console.example
+    /// (repeatable); requests with any other Origin are refused as from a browser page.
+    /// Default: none.
+    #[arg(
+        long = "allowed-origin",
+        help_heading = "Access",
+        value_name = "ORIGIN",
+        env = "LIBRETTO_SIDECAR_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
     /// How long a client connection may stay open with no byte moving either way; keep it
     /// above --upstream-timeout. (A new connection's first byte is bounded by
     /// --header-read-timeout.)

@@ -55,22 +55,45 @@ fn cap(mut filter: EnvFilter) -> EnvFilter {
 pub fn init(format: LogFormat) {
     let rust_log = std::env::var(EnvFilter::DEFAULT_ENV).ok();
     let (filter, invalid) = filter_from(rust_log.as_deref());
-    // Colours only on a terminal: a log file or collector gets plain `key=value` text.
-    let builder = fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
-    };
+    match format {
+        LogFormat::Text => {
+            // Colours only on a terminal: a log file or collector gets plain `key=value` text.
+            let _ = fmt()
+                .with_env_filter(filter)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+        LogFormat::Json => {
+            use tracing_subscriber::layer::SubscriberExt;
+            use tracing_subscriber::util::SubscriberInitExt;
+            let _ = tracing_subscriber::registry()
+                .with(json_layer(std::io::stderr))
+                .with(filter)
+                .try_init();
+        }
+    }
     if let Some(error) = invalid {
         tracing::warn!(rust_log, %error, "RUST_LOG is not a valid filter; logging at info");
     }
+}
+
+/// The JSON lines layer: one flat object per event (`timestamp`, `level`, `target`, the
+/// message and the event's fields, and the fields of every span it happens in, such as a
+/// request's `request_id`, `method`, `path` and `route`), each name once.
+pub fn json_layer<S, W>(writer: W) -> json_subscriber::JsonLayer<S, W>
+where
+    S: tracing::Subscriber + for<'lookup> tracing_subscriber::registry::LookupSpan<'lookup>,
+    W: for<'writer> tracing_subscriber::fmt::MakeWriter<'writer> + 'static,
+{
+    let mut layer = json_subscriber::JsonLayer::new(writer);
+    layer
+        .with_timer("timestamp", tracing_subscriber::fmt::time::SystemTime)
+        .with_level("level")
+        .with_target("target")
+        .with_flattened_event()
+        .with_top_level_flattened_span_list();
+    layer
 }
 
 /// Reports the error that stops the process: with `--log-format json` one JSON log line,

@@ -102,12 +102,16 @@ impl Admin {
             .into_response();
         }
         if method != Method::GET && method != Method::HEAD {
-            return ApiError::new(
+            let mut response = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "METHOD_NOT_SUPPORTED",
                 "Use GET",
             )
             .into_response();
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return response;
         }
         match path {
             "/healthz" => json_response(StatusCode::OK, &json!({ "status": "ok" })),
@@ -122,7 +126,7 @@ impl Admin {
                 let mut response = Response::new(full(self.metrics.encode()));
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    HeaderValue::from_static(crate::sidecar::metrics::CONTENT_TYPE),
                 );
                 response
             }
@@ -237,5 +241,12 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(body["json"]["code"], "METHOD_NOT_SUPPORTED");
         assert_eq!(body["json"]["status"], 405);
+    }
+
+    #[test]
+    fn a_405_names_the_methods_allowed() {
+        let admin = Admin::new(Metrics::new(), Readiness::new(false));
+        let answer = admin.answer(&Method::DELETE, "/metrics");
+        assert_eq!(answer.headers()[header::ALLOW], "GET, HEAD");
     }
 }

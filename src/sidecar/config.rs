@@ -68,6 +68,17 @@ pub enum StartError {
     Access(#[from] AccessError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    #[error(
+        "the upstream {upstream} is this sidecar's own listen address {listen}: every request \
+         would loop back into the sidecar. Point --upstream (LIBRETTO_API_URL) at the Libretto \
+         API, or listen elsewhere with --listen"
+    )]
+    SelfUpstream {
+        upstream: String,
+        listen: SocketAddr,
+    },
+    #[error("--allowed-origin {0} is not an origin: give scheme, host and optional port, like https://console.example")]
+    BadOrigin(String),
 }
 
 /// Where the sidecar forwards to.
@@ -170,6 +181,12 @@ impl ServeConfig {
                 return Err(StartError::MissingKey);
             }
             crate::sidecar::upstream::base_url::BaseUrl::parse(&args.upstream)?;
+            if crate::sidecar::guard::via::names_listen_address(&args.upstream, args.listen) {
+                return Err(StartError::SelfUpstream {
+                    upstream: crate::sidecar::upstream::base_url::redact_url(&args.upstream),
+                    listen: args.listen,
+                });
+            }
             UpstreamChoice::Url(args.upstream.clone())
         };
         let token = match &args.client_token_file {
@@ -220,6 +237,8 @@ impl ServeConfig {
                 allow_credential_reads: args.allow_credential_reads,
                 policy,
                 allowed_hosts: allowed_hosts(args),
+                allowed_origins: allowed_origins(args)?,
+                ..Guard::default()
             },
             server: ServerOptions {
                 header_read_timeout: args.header_read_timeout,
@@ -257,9 +276,72 @@ fn allowed_hosts(args: &ServeArgs) -> Vec<String> {
     hosts
 }
 
+/// The `--allowed-origin` values as `scheme://host[:port]` in lower case, the scheme's default
+/// port left out as a browser leaves it out; anything else (a path, user info, `null`) is
+/// refused at start-up.
+fn allowed_origins(args: &ServeArgs) -> Result<Vec<String>, StartError> {
+    args.allowed_origins
+        .iter()
+        .filter(|origin| !origin.trim().is_empty())
+        .map(|origin| normalize_origin(origin).ok_or_else(|| StartError::BadOrigin(origin.clone())))
+        .collect()
+}
+
+/// One origin as a browser writes it in `Origin`, or `None` if `origin` is not one.
+fn normalize_origin(origin: &str) -> Option<String> {
+    let text = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    let uri = text.parse::<http::Uri>().ok()?;
+    let scheme = uri.scheme_str()?;
+    let authority = uri.authority()?;
+    let bare = uri
+        .path_and_query()
+        .is_none_or(|pq| pq.as_str().is_empty() || pq.as_str() == "/");
+    if authority.as_str().contains('@') || !bare || authority.host().is_empty() {
+        return None;
+    }
+    let default_port = match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    };
+    Some(match uri.port_u16() {
+        Some(port) if Some(port) != default_port => {
+            format!("{scheme}://{}:{port}", authority.host())
+        }
+        _ => format!("{scheme}://{}", authority.host()),
+    })
+}
+
 /// The value of [`API_KEY_ENV`] as a secret, if set and not empty.
 pub fn key_from_env() -> Option<Secret> {
     std::env::var_os(API_KEY_ENV)
         .map(|value| Secret::new(value.into_encoded_bytes()))
         .filter(|key| !key.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_origin;
+
+    #[test]
+    fn origins_are_written_as_a_browser_sends_them() {
+        for (given, written) in [
+            ("https://Console.Example/", "https://console.example"),
+            ("https://console.example:443", "https://console.example"),
+            ("http://app.internal:80", "http://app.internal"),
+            ("http://app.internal:3000", "http://app.internal:3000"),
+            ("https://[::1]:8443", "https://[::1]:8443"),
+        ] {
+            assert_eq!(normalize_origin(given).as_deref(), Some(written), "{given}");
+        }
+        for refused in [
+            "null",
+            "console.example",
+            "https://console.example/path",
+            "https://user@console.example",
+            "https://console.example?q=1",
+        ] {
+            assert_eq!(normalize_origin(refused), None, "{refused}");
+        }
+    }
 }

@@ -1,8 +1,12 @@
-//! Prometheus metrics of the sidecar, served on the admin listener.
+//! Prometheus metrics of the sidecar, served on the admin listener in the OpenMetrics text
+//! format ([`CONTENT_TYPE`]).
 //!
 //! One [`Metrics`] handle (cheap to clone) is shared by the proxy, the cache and the serving
 //! loop. Route labels come from a fixed list of Libretto routes, so a client sending random
-//! paths cannot grow the label set without bound; anything else is counted as `other`.
+//! paths cannot grow the label set without bound; anything else is counted as `other`. Names
+//! follow the Prometheus conventions: the `libretto_sidecar_` prefix, counters ending in
+//! `_total`, durations in `_seconds`, `libretto_sidecar_build_info`, and the standard
+//! `process_*` metrics (see [`process`]) without the prefix.
 
 use crate::http::server::ConnectionObserver;
 use std::sync::Arc;
@@ -13,7 +17,14 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+pub mod process;
+
+/// The content type of [`Metrics::encode`]'s output: OpenMetrics text 1.0.0, which is what
+/// `prometheus-client` writes (`# EOF`, counter families named without `_total`).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The Libretto routes that get their own label value.
 const KNOWN_ROUTES: &[&str] = &[
@@ -62,8 +73,22 @@ struct CodeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
+struct UpstreamLabels {
     route: String,
+    /// `2xx`, `3xx`, `4xx`, `5xx`, or `error` when no answer came (timeout, transport).
+    status: &'static str,
+}
+
+/// The status class label of an upstream answer: `2xx` ... `5xx`, or `error` for no answer.
+pub fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        Some(100..=199) => "1xx",
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        _ => "error",
+    }
 }
 
 struct Inner {
@@ -75,7 +100,8 @@ struct Inner {
     cache_misses: Counter,
     cache_evictions: Counter,
     stale_serves: Counter,
-    upstream_duration: Family<RouteLabels, Histogram>,
+    upstream_requests: Family<UpstreamLabels, Counter>,
+    upstream_duration: Family<UpstreamLabels, Histogram>,
     in_flight: Gauge,
     open_connections: Gauge,
 }
@@ -105,7 +131,14 @@ fn upstream_histogram() -> Histogram {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("libretto_sidecar");
+        let mut root = Registry::default();
+        root.register_collector(Box::new(process::ProcessCollector::new()));
+        let registry = root.sub_registry_with_prefix("libretto_sidecar");
+        registry.register(
+            "build",
+            "The sidecar's version",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
         let requests = Family::<RequestLabels, Counter>::default();
         let errors = Family::<CodeLabels, Counter>::default();
         let placeholders_resolved = Counter::default();
@@ -113,7 +146,8 @@ impl Metrics {
         let cache_misses = Counter::default();
         let cache_evictions = Counter::default();
         let stale_serves = Counter::default();
-        let upstream_duration = Family::<RouteLabels, Histogram>::new_with_constructor(
+        let upstream_requests = Family::<UpstreamLabels, Counter>::default();
+        let upstream_duration = Family::<UpstreamLabels, Histogram>::new_with_constructor(
             upstream_histogram as fn() -> Histogram,
         );
         let in_flight = Gauge::default();
@@ -154,12 +188,18 @@ impl Metrics {
             stale_serves.clone(),
         );
         registry.register(
-            "upstream_request_duration_seconds",
-            "Duration of requests to the upstream, by route",
+            "upstream_requests",
+            "Requests sent to the upstream, by route and status class (error: no answer)",
+            upstream_requests.clone(),
+        );
+        registry.register_with_unit(
+            "upstream_request_duration",
+            "Time to the upstream's answer head, by route and status class (error: no answer)",
+            Unit::Seconds,
             upstream_duration.clone(),
         );
         registry.register(
-            "in_flight_requests",
+            "requests_in_flight",
             "Requests being handled now",
             in_flight.clone(),
         );
@@ -170,7 +210,7 @@ impl Metrics {
         );
         Self {
             inner: Arc::new(Inner {
-                registry,
+                registry: root,
                 requests,
                 errors,
                 placeholders_resolved,
@@ -178,6 +218,7 @@ impl Metrics {
                 cache_misses,
                 cache_evictions,
                 stale_serves,
+                upstream_requests,
                 upstream_duration,
                 in_flight,
                 open_connections,
@@ -224,12 +265,16 @@ impl Metrics {
         self.inner.stale_serves.inc();
     }
 
-    pub fn upstream_duration(&self, route: &'static str, elapsed: Duration) {
+    /// One request to the upstream: `status` is its answer's, `None` when none came.
+    pub fn upstream_request(&self, route: &'static str, status: Option<u16>, elapsed: Duration) {
+        let labels = UpstreamLabels {
+            route: route.to_owned(),
+            status: status_class(status),
+        };
+        self.inner.upstream_requests.get_or_create(&labels).inc();
         self.inner
             .upstream_duration
-            .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-            })
+            .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
     }
 
@@ -243,7 +288,7 @@ impl Metrics {
         GaugeGuard::new(self.inner.open_connections.clone())
     }
 
-    /// The metrics in Prometheus text format.
+    /// The metrics in OpenMetrics text format (served as [`CONTENT_TYPE`]).
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
@@ -292,12 +337,21 @@ mod tests {
     }
 
     #[test]
+    fn status_classes() {
+        assert_eq!(status_class(Some(200)), "2xx");
+        assert_eq!(status_class(Some(404)), "4xx");
+        assert_eq!(status_class(Some(503)), "5xx");
+        assert_eq!(status_class(None), "error");
+    }
+
+    #[test]
     fn counters_show_in_text_format() {
         let metrics = Metrics::new();
         metrics.request("jobs/create", 200);
         metrics.error("CREDENTIAL_NOT_FOUND");
         metrics.placeholders_resolved(2);
-        metrics.upstream_duration("credentials/get", Duration::from_millis(3));
+        metrics.upstream_request("credentials/get", Some(200), Duration::from_millis(3));
+        metrics.upstream_request("jobs/create", None, Duration::from_millis(3));
         let guard = metrics.in_flight();
         let text = metrics.encode();
         assert!(
@@ -306,13 +360,22 @@ mod tests {
         );
         assert!(text.contains(r#"libretto_sidecar_errors_total{code="CREDENTIAL_NOT_FOUND"} 1"#));
         assert!(text.contains("libretto_sidecar_placeholders_resolved_total 2"));
-        assert!(text.contains("libretto_sidecar_in_flight_requests 1"));
+        assert!(text.contains("libretto_sidecar_requests_in_flight 1"));
         assert!(text.contains(
-            "libretto_sidecar_upstream_request_duration_seconds_count{route=\"credentials/get\"} 1"
+            "libretto_sidecar_upstream_request_duration_seconds_count{route=\"credentials/get\",status=\"2xx\"} 1"
         ));
+        assert!(text.contains(
+            "libretto_sidecar_upstream_requests_total{route=\"jobs/create\",status=\"error\"} 1"
+        ));
+        assert!(text.contains("# UNIT libretto_sidecar_upstream_request_duration_seconds seconds"));
+        assert!(text.contains(&format!(
+            "libretto_sidecar_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )));
+        assert!(text.ends_with("# EOF\n"), "{text}");
         drop(guard);
         assert!(metrics
             .encode()
-            .contains("libretto_sidecar_in_flight_requests 0"));
+            .contains("libretto_sidecar_requests_in_flight 0"));
     }
 }

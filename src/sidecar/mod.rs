@@ -195,6 +195,10 @@ impl Sidecar {
             ..self.server.clone()
         };
         let key_watch = self.proxy.upstream().spawn_key_watch(self.key_poll);
+        if let Ok(addr) = listener.local_addr() {
+            // The sidecar's own origins carry the port it listens on.
+            self.proxy.guard().set_listen_port(addr.port());
+        }
         server::serve(listener, self.proxy.clone(), options, shutdown).await;
         if let Some(warmup) = warmup {
             warmup.abort();
@@ -269,7 +273,22 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
         UpstreamChoice::Url(url) => crate::sidecar::upstream::base_url::redact_url(url),
         UpstreamChoice::Mock => "mock".to_owned(),
     };
-    info!(%upstream, admin = %admin_addr, "Sidecar started");
+    let listen = listener.local_addr().unwrap_or(config.listen);
+    let policy = args
+        .policy
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), |path| path.display().to_string());
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    info!(
+        %listen,
+        admin = %admin_addr,
+        %upstream,
+        policy,
+        client_token = on_off(config.guard.token.is_configured()),
+        mock = on_off(config.upstream == UpstreamChoice::Mock),
+        version = env!("CARGO_PKG_VERSION"),
+        "Sidecar started"
+    );
     if config.upstream == UpstreamChoice::Mock {
         warn!(
             upstream = "mock",

@@ -18,9 +18,10 @@
 //! (pass-through bodies are watched as they stream, [`WatchedBody`]; the others checked whole).
 //! Before any of that, the [`Guard`] checks the client token, relay headers and credential
 //! reads; after it, every upstream answer goes through the [`Answers`] step (echoes restored,
-//! secrets scrubbed). Each request ends with one "Request finished" line (status, duration,
+//! secrets scrubbed). Every forwarded request carries the sidecar's `Via` entry (the loop
+//! guard, [`guard::via`]). Each request ends with one "Request finished" line (status, duration,
 //! placeholders, cache hits and misses); each resolved placeholder gives one event on the
-//! `audit` target (credential, field, workflow, job id), never a value.
+//! `audit` target (credential, field, `params_path`, workflow, job id), never a value.
 //! Every request is counted in the metrics by route and status, and every refusal by its
 //! error code. The bodies read whole are held in memory, so on an upstream 401 they can be
 //! sent once more with a re-read key; streamed bodies cannot.
@@ -181,6 +182,7 @@ impl Proxy {
         guard::strip_request_headers(&mut headers);
         headers.remove(CREDENTIAL_IDS_HEADER);
         headers.insert(REQUEST_ID_HEADER, request_id.clone());
+        self.inner.guard.via.append(&mut headers, parts.version);
 
         let kind = route.kind();
         if kind.is_read_whole() {
@@ -396,7 +398,7 @@ fn audit(uses: &[resolve::Use], workflow: Option<&str>, job_id: Option<&str>, st
             target: "audit",
             credential = %used.credential,
             field = used.field.as_deref(),
-            path = %used.path,
+            params_path = %used.path,
             workflow,
             job_id,
             upstream_status = status,

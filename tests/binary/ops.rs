@@ -248,6 +248,10 @@ async fn json_logs_parse_and_carry_the_request_id() {
             &[
                 ("content-type", "application/json"),
                 ("x-request-id", "ops-json-7"),
+                (
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                ),
             ],
             portal_job(),
         )
@@ -269,8 +273,44 @@ async fn json_logs_parse_and_carry_the_request_id() {
     let logs = sidecar.json_logs();
     let of_request: Vec<&Value> = logs
         .iter()
-        .filter(|log| log["span"]["request_id"] == "ops-json-7")
+        .filter(|log| log["request_id"] == "ops-json-7")
         .collect();
+    // Flat lines: each field once, at the top, no nested span objects.
+    for log in &logs {
+        assert!(
+            log.get("span").is_none() && log.get("spans").is_none(),
+            "{log}"
+        );
+        assert!(log.get("fields").is_none(), "{log}");
+    }
+    let finished = of_request
+        .iter()
+        .find(|log| log["message"] == "Request finished")
+        .unwrap();
+    assert_eq!(finished["route"], "jobs/create", "{finished}");
+    assert_eq!(finished["path"], "/v1/jobs/create", "{finished}");
+    assert_eq!(finished["method"], "POST", "{finished}");
+    assert_eq!(finished["status"], 200, "{finished}");
+    assert_eq!(
+        finished["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+        "{finished}"
+    );
+    let started = logs
+        .iter()
+        .find(|log| log["message"] == "Sidecar started")
+        .unwrap();
+    assert_eq!(started["upstream"], url.as_str(), "{started}");
+    assert_eq!(started["policy"], "none", "{started}");
+    assert_eq!(started["client_token"], "off", "{started}");
+    assert_eq!(started["mock"], "off", "{started}");
+    assert!(
+        started["listen"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{started}"
+    );
+    assert!(started["admin"].is_string(), "{started}");
     let messages: Vec<&str> = of_request
         .iter()
         .filter_map(|log| log["message"].as_str())
@@ -280,7 +320,7 @@ async fn json_logs_parse_and_carry_the_request_id() {
     // Every line that names the credential was logged inside the request's span.
     for log in &logs {
         if log["credential"] == "portal-production" {
-            assert_eq!(log["span"]["request_id"], "ops-json-7", "{log}");
+            assert_eq!(log["request_id"], "ops-json-7", "{log}");
         }
     }
     let all = sidecar.logs.lock().join("\n");

@@ -1,5 +1,6 @@
 //! The shipped binary's security behaviour: it refuses to listen beyond loopback without a
-//! client token, re-reads the token file on SIGHUP, and — the leak test — a whole flow at
+//! client token, re-reads the token file on SIGHUP, accepts an `--allowed-origin` (and stops
+//! at a malformed one), and — the leak test — a whole flow at
 //! `RUST_LOG=trace` leaves no credential value and not the API key in its output, while the
 //! request and audit lines are there.
 
@@ -82,6 +83,50 @@ async fn a_remote_listen_address_needs_a_token() {
     let stderr = refused_start(command().args(["serve", "--mock", "--listen", "0.0.0.0:0"])).await;
     assert!(stderr.contains("--client-token-file"), "{stderr}");
     assert!(stderr.contains("--allow-remote"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_allowed_origin_is_accepted_and_a_malformed_one_stops_the_start() {
+    let stderr = refused_start(command().args([
+        "serve",
+        "--mock",
+        "--listen",
+        "127.0.0.1:0",
+        "--allowed-origin",
+        "https://console.example/app",
+    ]))
+    .await;
+    assert!(
+        stderr.contains("--allowed-origin https://console.example/app is not an origin"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = start(
+        dir.path(),
+        &["--allowed-origin", "https://Console.Example:443"],
+        "info",
+    )
+    .await;
+    let client = TestClient::new(&url);
+    let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let json = ("content-type", "application/json");
+    for (origin, status) in [
+        ("https://console.example", 200),
+        (&*format!("http://localhost:{port}"), 200),
+        ("https://evil.example", 403),
+        ("http://console.example", 403),
+    ] {
+        let answer = client
+            .send(
+                http::Method::POST,
+                "/v1/jobs/list",
+                &[json, ("origin", origin)],
+                "{}",
+            )
+            .await;
+        assert_eq!(answer.status, status, "{origin}: {}", answer.json);
+    }
+    child.kill().await.unwrap();
 }
 
 /// The core size limit of a running process, from `/proc/<pid>/limits`.

@@ -1,6 +1,7 @@
 //! The `serve` subcommand as shipped: without a key it stops at once with a message saying how
 //! to provide one; with `--mock` it prints exactly one `listening on` line and fills a job's
-//! placeholders from the demo credentials, warns that jobs go nowhere and says so on `/readyz`.
+//! placeholders from the demo credentials, warns that jobs go nowhere and says so on `/readyz`;
+//! an upstream that is its own listen address stops the start.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -79,6 +80,38 @@ async fn serve_mock_prints_one_line_and_fills_a_job() {
         .expect("stdout closes")
         .unwrap();
     assert_eq!(rest, "", "nothing but the listening line goes to stdout");
+}
+
+#[tokio::test]
+async fn an_upstream_that_is_the_listen_address_is_refused_at_start() {
+    // Refused before anything binds, so the port is never taken.
+    for (listen, upstream) in [
+        ("127.0.0.1:18787", "http://localhost:18787"),
+        ("127.0.0.1:18787", "http://127.0.0.1:18787/"),
+        ("0.0.0.0:18787", "http://localhost:18787/v1"),
+        ("0.0.0.0:18787", "http://127.0.0.1:18787"),
+    ] {
+        let output = tokio::time::timeout(
+            START_TIMEOUT,
+            command()
+                .args(["serve", "--allow-remote", "--listen", listen])
+                .env("LIBRETTO_API_URL", upstream)
+                .env("LIBRETTO_API_KEY", "k")
+                .output(),
+        )
+        .await
+        .expect("the binary exits in time")
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{listen} {upstream}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "nothing listened");
+        assert!(stderr.contains("own listen address"), "{stderr}");
+        assert!(stderr.contains("--upstream"), "{stderr}");
+    }
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 mod support;
 
 mod cache;
+mod ecosystem;
 mod jobs;
 mod lost_answers;
 mod ops;

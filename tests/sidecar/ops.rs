@@ -30,10 +30,10 @@ fn sample(text: &str, series: &str) -> f64 {
 async fn scrape(admin: &TestClient) -> String {
     let answer = admin.send(Method::GET, "/metrics", &[], "").await;
     assert_eq!(answer.status, 200);
-    assert!(answer.headers["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
+    assert_eq!(
+        answer.headers["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
     String::from_utf8(answer.bytes.to_vec()).unwrap()
 }
 
@@ -123,11 +123,24 @@ async fn probes_and_metrics_follow_the_flow() {
     );
     assert_eq!(series("stale_serves_total"), 0.0);
     assert_eq!(
-        series(r#"upstream_request_duration_seconds_count{route="jobs/create"}"#),
+        series(r#"upstream_request_duration_seconds_count{route="jobs/create",status="2xx"}"#),
         1.0
     );
-    assert!(series(r#"upstream_request_duration_seconds_count{route="credentials/get"}"#) >= 2.0);
-    assert_eq!(series("in_flight_requests"), 0.0);
+    let lookups: f64 = ["2xx", "4xx", "5xx", "error"]
+        .iter()
+        .map(|class| {
+            series(&format!(
+                r#"upstream_request_duration_seconds_count{{route="credentials/get",status="{class}"}}"#
+            ))
+        })
+        .sum();
+    assert!(lookups >= 2.0, "{text}");
+    assert!(series(r#"upstream_requests_total{route="credentials/get",status="2xx"}"#) >= 1.0);
+    assert!(
+        series(r#"upstream_requests_total{route="credentials/get",status="5xx"}"#) >= 1.0,
+        "the failed prefetch"
+    );
+    assert_eq!(series("requests_in_flight"), 0.0);
     assert!(
         series("open_connections") >= 1.0,
         "the client keeps one open"
@@ -574,7 +587,7 @@ async fn in_flight_requests_are_seen_while_a_slow_request_runs() {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let text = scrape(&admin).await;
-        if sample(&text, "libretto_sidecar_in_flight_requests") == 1.0 {
+        if sample(&text, "libretto_sidecar_requests_in_flight") == 1.0 {
             break;
         }
         assert!(Instant::now() < deadline, "never in flight: {text}");
@@ -582,7 +595,7 @@ async fn in_flight_requests_are_seen_while_a_slow_request_runs() {
     }
     assert_eq!(slow.await.unwrap().status, 200);
     let text = scrape(&admin).await;
-    assert_eq!(sample(&text, "libretto_sidecar_in_flight_requests"), 0.0);
+    assert_eq!(sample(&text, "libretto_sidecar_requests_in_flight"), 0.0);
 }
 
 #[tokio::test]
@@ -610,7 +623,7 @@ async fn a_streamed_answer_stays_in_flight_until_its_body_ends() {
     // The head has been answered, the body is still streaming: still in flight.
     let text = scrape(&admin).await;
     assert_eq!(
-        sample(&text, "libretto_sidecar_in_flight_requests"),
+        sample(&text, "libretto_sidecar_requests_in_flight"),
         1.0,
         "{text}"
     );
@@ -622,7 +635,7 @@ async fn a_streamed_answer_stays_in_flight_until_its_body_ends() {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let text = scrape(&admin).await;
-        if sample(&text, "libretto_sidecar_in_flight_requests") == 0.0 {
+        if sample(&text, "libretto_sidecar_requests_in_flight") == 0.0 {
             break;
         }
         assert!(

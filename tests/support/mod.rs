@@ -8,7 +8,8 @@
 //!   `jobs/create` answers;
 //! - [`sidecar`]: a sidecar started in process in front of the fake or a mock;
 //! - [`webhook_receiver`]: a recording webhook receiver and the expected signature;
-//! - [`binary`]: running the compiled binary and reading its listening line.
+//! - [`binary`]: running the compiled binary and reading its listening line;
+//! - [`openmetrics`]: the Prometheus Python client's OpenMetrics parser, installed on first use.
 
 #![allow(dead_code)]
 
@@ -16,6 +17,7 @@ pub mod binary;
 pub mod dropping;
 pub mod http;
 pub mod mock;
+pub mod openmetrics;
 pub mod sidecar;
 pub mod upstream;
 pub mod webhook_receiver;

@@ -1,6 +1,7 @@
 //! The checks every request to the sidecar passes before anything else happens.
 //!
-//! In order: the client token (401 when one is configured and not presented), the browser
+//! First the loop guard ([`via`]: 508 for a request that already passed through this
+//! sidecar). Then, in order: the client token (401 when one is configured and not presented), the browser
 //! checks (403), a relaying proxy's headers (403 unless `--allow-forwarded`), a read of a
 //! credential's value
 //! (`credentials/get`, 403 `CREDENTIAL_READ_FORBIDDEN` unless `--allow-credential-reads`): an
@@ -11,10 +12,13 @@
 //! The browser checks stop a web page the user visits from driving the sidecar (a cross-site
 //! "simple" POST, or DNS rebinding, where `evil.example` resolves to 127.0.0.1): the `Host` must
 //! be a loopback name or address, the listen address, or a name given with `--allowed-host`; a
-//! request carrying `Origin`, or `Sec-Fetch-Site` other than `none` and `same-origin`, comes from
-//! a browser page and is refused; and a POST must say `Content-Type: application/json`, which a
-//! page cannot send cross-site without a preflight the sidecar never answers. Apps are not
-//! browsers: server-side HTTP clients send none of those headers.
+//! request carrying an `Origin` other than the sidecar's own (`http://` and an accepted host
+//! name with the listen port, as a non-browser client that sets `Origin` to its base URL sends
+//! it) or one given with `--allowed-origin`, or `Sec-Fetch-Site` other than `none` and
+//! `same-origin`, comes from a browser page and is refused; and a POST must say
+//! `Content-Type: application/json` (415 otherwise), which a page cannot send cross-site
+//! without a preflight the sidecar never answers. Apps are not browsers: server-side HTTP
+//! clients send none of those headers, or their own origin.
 //!
 //! The read check compares a normalized path (percent-decoded, dot segments and empty
 //! segments removed, case folded), so `//v1/credentials/./GET` cannot slip past a check that
@@ -23,8 +27,10 @@
 pub mod access;
 pub mod outbound;
 pub mod policy;
+pub mod via;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
 use http::{header, HeaderMap, Method, StatusCode, Uri};
@@ -46,6 +52,14 @@ pub struct Guard {
     /// Host names (lower case, without port) accepted besides loopback ones: the listen
     /// address and every `--allowed-host`.
     pub allowed_hosts: Vec<String>,
+    /// Origins accepted besides the sidecar's own (`--allowed-origin`), as
+    /// `scheme://host[:port]` in lower case.
+    pub allowed_origins: Vec<String>,
+    /// This instance's `Via` entry, added to forwarded requests and looked for in incoming ones.
+    pub via: via::Via,
+    /// The port the proxy listens on, once bound (0 before): the sidecar's own origins are
+    /// `http://` and an accepted host with this port.
+    pub listen_port: Arc<AtomicU16>,
 }
 
 impl Guard {
@@ -59,6 +73,7 @@ impl Guard {
         headers: &HeaderMap,
         route: &Route,
     ) -> Result<(), ApiError> {
+        self.via.check(headers)?;
         self.token.check(headers)?;
         if route.kind() == Kind::NonCanonical {
             // Before the read check: a disguised spelling is refused as such, whatever it names.
@@ -76,9 +91,17 @@ impl Guard {
             ));
         }
         if method == Method::POST && !is_json_request(headers) {
-            return Err(forbidden(
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
                 "A POST to the sidecar must have `Content-Type: application/json`",
-            ));
+            )
+            .defined()
+            .with_data(json!({
+                "content_type": headers
+                    .get(header::CONTENT_TYPE)
+                    .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned()),
+            })));
         }
         Ok(())
     }
@@ -86,10 +109,13 @@ impl Guard {
     /// Refuses a request that a browser page sent, or that names a host other than this one.
     pub fn check_browser(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), ApiError> {
         self.check_host(uri, headers)?;
-        if headers.contains_key(header::ORIGIN) {
-            return Err(forbidden(
-                "Requests from browser pages (with an Origin header) are refused",
-            ));
+        for origin in headers.get_all(header::ORIGIN) {
+            if !self.origin_allowed(origin.as_bytes()) {
+                return Err(forbidden(
+                    "Requests from browser pages (with an Origin other than the sidecar's own) \
+                     are refused (start the sidecar with --allowed-origin ORIGIN to accept one)",
+                ));
+            }
         }
         let fetch_site = headers
             .get("sec-fetch-site")
@@ -160,6 +186,36 @@ impl Guard {
             let allowed = host_name(allowed).to_ascii_lowercase();
             allowed == name
         })
+    }
+
+    /// Records the port the proxy listens on (known once it is bound).
+    pub fn set_listen_port(&self, port: u16) {
+        self.listen_port.store(port, Ordering::Relaxed);
+    }
+
+    /// Whether an `Origin` value is the sidecar's own or one given with `--allowed-origin`.
+    /// The sidecar's own: `http://`, a host [`Guard::host_allowed`] accepts, and the listen
+    /// port (80 when the origin names none). `null` and anything unparsable are refused.
+    pub fn origin_allowed(&self, origin: &[u8]) -> bool {
+        let Ok(origin) = std::str::from_utf8(origin) else {
+            return false;
+        };
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        if self.allowed_origins.contains(&origin) {
+            return true;
+        }
+        let Some(authority) = origin.strip_prefix("http://") else {
+            return false;
+        };
+        if authority.is_empty() || authority.contains(['/', '@', '?', '#']) {
+            return false;
+        }
+        let port = match authority.rsplit_once(':') {
+            Some((_, port)) if !port.contains(']') => port.parse::<u16>().ok(),
+            _ => Some(80),
+        };
+        let listen_port = self.listen_port.load(Ordering::Relaxed);
+        listen_port != 0 && port == Some(listen_port) && self.host_allowed(authority)
     }
 
     pub fn policy(&self) -> Option<&Policy> {
@@ -313,9 +369,13 @@ mod tests {
             )
         };
         assert!(post(&[("content-type", "application/json; charset=utf-8")]).is_ok());
+        for refused in [post(&[("content-type", "text/plain")]), post(&[])] {
+            let refused = refused.unwrap_err();
+            assert_eq!(refused.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            assert_eq!(refused.code, "UNSUPPORTED_MEDIA_TYPE");
+            assert!(refused.defined);
+        }
         for refused in [
-            post(&[("content-type", "text/plain")]),
-            post(&[]),
             post(&[
                 ("content-type", "application/json"),
                 ("origin", "http://evil"),
@@ -338,6 +398,60 @@ mod tests {
             ("sec-fetch-site", "none")
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn the_sidecars_own_origin_is_accepted_and_every_other_refused() {
+        let guard = Guard {
+            allowed_hosts: vec!["sidecar.internal".into(), "10.0.0.5".into()],
+            allowed_origins: vec!["https://console.example".into()],
+            ..Guard::default()
+        };
+        assert!(
+            !guard.origin_allowed(b"http://127.0.0.1:8787"),
+            "unknown before the listener is bound"
+        );
+        guard.set_listen_port(8787);
+        for origin in [
+            "http://127.0.0.1:8787",
+            "http://localhost:8787",
+            "http://LOCALHOST:8787/",
+            "http://[::1]:8787",
+            "http://sidecar.internal:8787",
+            "http://10.0.0.5:8787",
+            "https://console.example",
+        ] {
+            assert!(guard.origin_allowed(origin.as_bytes()), "{origin}");
+        }
+        for origin in [
+            "http://127.0.0.1:3000",
+            "http://localhost",
+            "https://127.0.0.1:8787",
+            "http://evil.example:8787",
+            "http://127.0.0.1:8787@evil.example",
+            "http://127.0.0.1:8787/path",
+            "null",
+            "",
+            "https://console.example:444",
+        ] {
+            assert!(!guard.origin_allowed(origin.as_bytes()), "{origin}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8787"),
+        );
+        assert!(admit_path(&guard, "/v1/jobs/list", &headers).is_ok());
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:1"),
+        );
+        assert_eq!(
+            admit_path(&guard, "/v1/jobs/list", &headers)
+                .unwrap_err()
+                .code,
+            "FORBIDDEN"
+        );
     }
 
     #[test]

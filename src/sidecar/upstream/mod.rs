@@ -211,9 +211,13 @@ impl Upstream {
         *request.headers_mut() = headers;
         let started = Instant::now();
         let answer = tokio::time::timeout_at(deadline, self.inner.client.request(request)).await;
+        let status = match &answer {
+            Ok(Ok(response)) => Some(response.status().as_u16()),
+            _ => None,
+        };
         self.inner
             .metrics
-            .upstream_duration(route, started.elapsed());
+            .upstream_request(route, status, started.elapsed());
         match answer {
             Err(_) => Err(UpstreamError::Timeout),
             Ok(Err(err)) => {
