@@ -4,7 +4,9 @@
 //! and run the real server. Every connection speaks HTTP/1.1 or h2c (hyper-util's `auto`
 //! builder), has a header read timeout and a header size limit, and counts against a
 //! connection cap; a connection beyond the cap is answered 503 (counted in the metrics) and
-//! closed. On shutdown the listener closes at once and in-flight connections get `grace` to
+//! closed. Accepted connections are served on the [`Workers`] when there are some (each
+//! connection on one of them from start to end), else on the accept loop's runtime. On
+//! shutdown the listener closes at once and in-flight connections get `grace` to
 //! finish; those still open then are cut, and the log says how many.
 
 use std::convert::Infallible;
@@ -26,6 +28,7 @@ use tracing::{debug, info_span, warn, Instrument};
 use crate::http::body::Body;
 use crate::http::conn_limits::Deadlined;
 use crate::http::envelope::ApiError;
+use crate::runtime::workers::Workers;
 
 /// Handles one request. Implemented by the mock's router and the sidecar's proxy.
 pub trait Handler: Clone + Send + Sync + 'static {
@@ -91,6 +94,10 @@ pub struct ServerOptions {
     pub idle_timeout: Duration,
     /// What connections over the cap may still be answered (the admin listener's probes).
     pub over_cap: Option<Arc<dyn OverCapAnswer>>,
+    /// Single-threaded runtimes the accepted connections are spread over (see [`Workers`]),
+    /// started by [`serve`] and stopped when it returns; 0 serves them on the runtime of the
+    /// accept loop.
+    pub worker_threads: usize,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -101,6 +108,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("max_connections", &self.max_connections)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("idle_timeout", &self.idle_timeout)
+            .field("worker_threads", &self.worker_threads)
             .finish_non_exhaustive()
     }
 }
@@ -115,6 +123,7 @@ impl Default for ServerOptions {
             observer: None,
             idle_timeout: Duration::from_secs(60),
             over_cap: None,
+            worker_threads: 0,
         }
     }
 }
@@ -155,6 +164,16 @@ pub async fn serve<H: Handler>(
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let over_cap_permits = Arc::new(Semaphore::new(MAX_OVER_CAP));
+    let workers = match options.worker_threads {
+        0 => None,
+        count => match Workers::start("conn-worker", count) {
+            Ok(workers) => Some(workers),
+            Err(err) => {
+                warn!(error = %err, "Could not start the connection workers; serving on one runtime");
+                None
+            }
+        },
+    };
     tokio::pin!(shutdown);
 
     loop {
@@ -201,16 +220,18 @@ pub async fn serve<H: Handler>(
             .into_owned();
         let watched = graceful.watch(connection);
         let open = options.observer.as_ref().map(|observer| observer.opened());
-        tokio::spawn(
-            async move {
-                let _open = open;
-                if let Err(err) = watched.await {
-                    debug!(error = %err, "Connection ended with an error");
-                }
-                drop(permit);
+        let task = async move {
+            let _open = open;
+            if let Err(err) = watched.await {
+                debug!(error = %err, "Connection ended with an error");
             }
-            .instrument(span),
-        );
+            drop(permit);
+        }
+        .instrument(span);
+        match &workers {
+            Some(workers) => workers.spawn(task),
+            None => drop(tokio::spawn(task)),
+        }
     }
 
     drop(listener);

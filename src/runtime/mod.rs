@@ -1,5 +1,6 @@
 //! The process around the servers: logging, shutdown signals, hardening (no core dumps), the
-//! clock used for timestamps, and the jittered backoff used for retries.
+//! clock used for timestamps, the jittered backoff used for retries, and the connection
+//! workers (one single-threaded runtime per CPU).
 
 pub mod backoff;
 #[cfg(feature = "mock")]
@@ -7,3 +8,4 @@ pub(crate) mod clock;
 pub(crate) mod hardening;
 pub mod logging;
 pub(crate) mod shutdown;
+pub mod workers;

@@ -155,6 +155,7 @@ impl Admin {
             shutdown_grace: Duration::from_secs(1),
             observer: None,
             over_cap: Some(Arc::new(self.clone())),
+            worker_threads: 0,
         }
     }
 }

@@ -245,6 +245,7 @@ impl ServeConfig {
                 max_header_bytes: args.max_header_bytes,
                 max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
                 idle_timeout: args.idle_timeout,
+                worker_threads: crate::runtime::workers::default_count(),
                 ..ServerOptions::default()
             },
             remember_jobs: args.remember_jobs,

@@ -45,6 +45,8 @@ async fn entries_expire_after_the_ttl_and_misses_after_the_negative_ttl() {
             negative_ttl: Duration::from_secs(1),
             ..CacheConfig::default()
         },
+        // The paused clock is this runtime's: the connections are served on it.
+        server: ServerOptions::default(),
         ..Options::default()
     };
     let (fake, sidecar) = fake_and_sidecar(options).await;

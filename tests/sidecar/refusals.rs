@@ -11,6 +11,7 @@ use crate::support::http::{post_json as post, refused, Answer, TestClient};
 use crate::support::sidecar::{fake_and_sidecar, start_sidecar, Options};
 use crate::support::upstream::{FakeUpstream, LookupMode};
 
+use libretto_sidecar::http::server::ServerOptions;
 use libretto_sidecar::sidecar::UpstreamChoice;
 
 /// A portal job as a whole request body, in its envelope.
@@ -209,7 +210,12 @@ async fn a_body_that_never_arrives_times_out_with_408() {
     tokio::task::spawn_blocking(move || {
         let _ = held.recv();
     });
-    let (fake, sidecar) = fake_and_sidecar(Options::default()).await;
+    // The paused clock is this runtime's: the connections are served on it.
+    let options = Options {
+        server: ServerOptions::default(),
+        ..Options::default()
+    };
+    let (fake, sidecar) = fake_and_sidecar(options).await;
     let mut stream = tokio::net::TcpStream::connect(sidecar.addr).await.unwrap();
     stream
         .write_all(b"POST /v1/jobs/create HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"json\":")

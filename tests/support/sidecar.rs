@@ -61,7 +61,13 @@ impl Default for Options {
             resolve_schedules: false,
             key: UPSTREAM_KEY,
             guard: Guard::default(),
-            server: ServerOptions::default(),
+            // Two connection workers, as on a two-core machine: the tests run the request path
+            // as the binary does. A test on tokio's paused clock sets 0 (the workers' clocks
+            // are their own).
+            server: ServerOptions {
+                worker_threads: 2,
+                ..ServerOptions::default()
+            },
             ops: OpsConfig::default(),
             ca_file: None,
             known_secrets: Default::default(),

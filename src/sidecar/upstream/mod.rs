@@ -1,6 +1,7 @@
 //! The sidecar's client for the upstream Libretto API.
 //!
-//! One pooled hyper-util client over hyper-rustls serves every upstream call: plain `http` for
+//! A pooled hyper-util client over hyper-rustls (one per thread, so that a connection worker
+//! reuses upstream connections polled on its own thread) serves every upstream call: plain `http` for
 //! local upstreams (the mock, tests) and `https` with HTTP/1.1 or HTTP/2 chosen by ALPN for
 //! the real service. The base URL may carry a path prefix, which is put in front of every
 //! forwarded path. Two operations live here: [`Upstream::get_credential`], the one lookup the
@@ -47,6 +48,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use parking_lot::RwLock;
+use thread_local::ThreadLocal;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -82,14 +84,21 @@ pub struct UpstreamConfig {
 /// serves at once by default (`--max-connections`). Idle ones close after 90 s.
 const MAX_IDLE_PER_HOST: usize = 1024;
 
-/// The upstream client. Cheap to clone; clones share the connection pool.
+type UpstreamClient = Client<HttpsConnector<HttpConnector>, Body>;
+
+/// The upstream client. Cheap to clone; clones share the connection pools.
 #[derive(Clone)]
 pub struct Upstream {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    /// How a thread's client connects (TLS settings, timeouts), shared by all of them.
+    connector: HttpsConnector<HttpConnector>,
+    /// One client, with its own connection pool, per thread that calls upstream: a connection
+    /// worker's requests reuse connections polled on its own thread (see
+    /// [`crate::runtime::workers`]).
+    clients: ThreadLocal<UpstreamClient>,
     base: BaseUrl,
     timeout: Duration,
     /// Read per request, so a rotation never disturbs a request in flight.
@@ -124,18 +133,10 @@ impl Upstream {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            // Forwarded requests share the pool with lookups: keep as many idle as were busy
-            // at the peak (up to the default client connection cap), or every request above
-            // the bound would open a new upstream connection and close it after one answer.
-            .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
-            .build(connector);
         Ok(Self {
             inner: Arc::new(Inner {
-                client,
+                connector,
+                clients: ThreadLocal::new(),
                 base,
                 timeout: config.timeout,
                 api_key: RwLock::new(config.api_key),
@@ -143,6 +144,22 @@ impl Upstream {
                 metrics: config.metrics,
                 lookups: limits::LookupGate::new(config.lookups),
             }),
+        })
+    }
+
+    /// This thread's client, made on its first call.
+    fn client(&self) -> &UpstreamClient {
+        self.inner.clients.get_or(|| {
+            Client::builder(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .pool_timer(TokioTimer::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                // Forwarded requests share the pool with lookups: keep as many idle as were
+                // busy at the peak (up to the default client connection cap), or every request
+                // above the bound would open a new upstream connection and close it after one
+                // answer.
+                .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+                .build(self.inner.connector.clone())
         })
     }
 
@@ -210,7 +227,7 @@ impl Upstream {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let started = Instant::now();
-        let answer = tokio::time::timeout_at(deadline, self.inner.client.request(request)).await;
+        let answer = tokio::time::timeout_at(deadline, self.client().request(request)).await;
         let status = match &answer {
             Ok(Ok(response)) => Some(response.status().as_u16()),
             _ => None,
