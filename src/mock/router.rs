@@ -128,9 +128,10 @@ impl Route {
 }
 
 /// Reads the route input from a request body: the value under `json`, or `None` when the body
-/// is empty or has no `json` key, with the values its `meta` describes restored.
+/// is empty or has no `json` key, with the values its `meta` describes restored. Only a body of
+/// no bytes is empty: one of whitespace is malformed, as oRPC's `parseEmptyableJSON` has it.
 fn parse_input(bytes: &[u8], free_form: &[FreeForm]) -> Result<Option<Value>, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if bytes.is_empty() {
         return Ok(None);
     }
     match serde_json::from_slice(bytes) {
@@ -325,6 +326,9 @@ mod tests {
             ApiError::malformed()
         );
         assert_eq!(parse_input(b"[1]", &[]).unwrap_err(), ApiError::malformed());
+        for blank in [&b" "[..], b"\r", b"\n\t "] {
+            assert_eq!(parse_input(blank, &[]).unwrap_err(), ApiError::malformed());
+        }
         assert_eq!(
             parse_input(br#"{"json": {"a": 1}, "meta": [[1, "b"]]}"#, &[]).unwrap_err(),
             ApiError::malformed()
