@@ -10,6 +10,7 @@
 //! Several targets read more than one value out of one input: the parts are separated by the
 //! byte `0xFF`, which never occurs in UTF-8 text ([`parts`]).
 
+#[cfg(feature = "mock")]
 mod mock_input;
 mod placeholder;
 mod rewrite;
@@ -17,6 +18,7 @@ mod route;
 mod scrub;
 mod scrub_stream;
 
+#[cfg(feature = "mock")]
 pub use mock_input::mock_input;
 pub use placeholder::placeholder;
 pub use rewrite::rewrite;
@@ -36,6 +38,7 @@ pub const TARGETS: &[(&str, Property)] = &[
     ("scrub", scrub),
     ("scrub_stream", scrub_stream),
     ("route", route),
+    #[cfg(feature = "mock")]
     ("mock_input", mock_input),
 ];
 
