@@ -150,12 +150,14 @@ fn version_and_help_document_every_flag() {
     assert!(help.status.success());
     let help = String::from_utf8(help.stdout).unwrap();
     assert!(help.contains("LIBRETTO_API_KEY environment"), "{help}");
-    // One entry per flag: its line and the indented lines under it.
+    // One entry per flag: its line and the indented lines under it, in every heading's group
+    // (`Options:`, `Connections:`, ...), up to the text after the flags.
     let mut entries: Vec<String> = Vec::new();
     let options = help
         .lines()
         .skip_while(|line| *line != "Options:")
-        .take_while(|line| !line.is_empty());
+        .filter(|line| !line.is_empty())
+        .take_while(|line| line.starts_with(' ') || line.ends_with(':'));
     for line in options {
         if line.trim_start().starts_with("--") || line.trim_start().starts_with("-h") {
             entries.push(line.trim().to_owned());
