@@ -89,6 +89,7 @@ pub use engine::signature::{
     sign as sign_webhook, verify as verify_webhook, EVENT_TYPE_HEADER, SIGNATURE_HEADER,
 };
 pub use fixtures::{FixtureError, DEMO_FIXTURES};
+pub use router::routes;
 pub use routes::jobs::CREDENTIAL_IDS_HEADER;
 pub use state::budget::{
     MemoryLimits, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TENANTS, DEFAULT_MAX_TENANT_BYTES,

@@ -63,43 +63,51 @@ enum Resolution {
     NotFound,
 }
 
+/// The route table: every path the mock serves, and its route.
+const ROUTES: &[(&str, Route)] = &[
+    ("/v1/credentials/create", Route::CredentialsCreate),
+    ("/v1/credentials/list", Route::CredentialsList),
+    ("/v1/credentials/get", Route::CredentialsGet),
+    ("/v1/credentials/update", Route::CredentialsUpdate),
+    ("/v1/credentials/delete", Route::CredentialsDelete),
+    ("/v1/credentials/upsert", Route::CredentialsUpsert),
+    ("/v1/jobs/create", Route::JobsCreate),
+    ("/v1/jobs/get", Route::JobsGet),
+    ("/v1/jobs/list", Route::JobsList),
+    ("/v1/jobs/cancel", Route::JobsCancel),
+    ("/v1/jobs/debugReport", Route::JobsDebugReport),
+    ("/v1/logs/list", Route::LogsList),
+    ("/v1/webhooks/create", Route::WebhooksCreate),
+    ("/v1/webhooks/list", Route::WebhooksList),
+    ("/v1/webhooks/update", Route::WebhooksUpdate),
+    ("/v1/webhooks/delete", Route::WebhooksDelete),
+    ("/v1/schedules/create", Route::SchedulesCreate),
+    ("/v1/schedules/list", Route::SchedulesList),
+    ("/v1/schedules/get", Route::SchedulesGet),
+    ("/v1/schedules/update", Route::SchedulesUpdate),
+    ("/v1/schedules/delete", Route::SchedulesDelete),
+];
+
+/// The path of every route the mock serves (`docs/openapi.yaml` describes each one).
+pub fn routes() -> impl Iterator<Item = &'static str> {
+    ROUTES.iter().map(|(path, _)| *path)
+}
+
 /// Looks a path up in the route table.
 fn resolve(path: &str) -> Resolution {
+    if let Some((_, route)) = ROUTES.iter().find(|(known, _)| *known == path) {
+        return Resolution::Route(*route);
+    }
     let Some((group, verb)) = path
         .strip_prefix("/v1/")
         .and_then(|rest| rest.split_once('/'))
     else {
         return Resolution::NotFound;
     };
-    if verb.is_empty() || verb.contains('/') {
+    if verb.is_empty() || verb.contains('/') || !UNIMPLEMENTED_GROUPS.contains(&group) {
         return Resolution::NotFound;
     }
-    let route = match (group, verb) {
-        ("credentials", "create") => Route::CredentialsCreate,
-        ("credentials", "list") => Route::CredentialsList,
-        ("credentials", "get") => Route::CredentialsGet,
-        ("credentials", "update") => Route::CredentialsUpdate,
-        ("credentials", "delete") => Route::CredentialsDelete,
-        ("credentials", "upsert") => Route::CredentialsUpsert,
-        ("jobs", "create") => Route::JobsCreate,
-        ("jobs", "get") => Route::JobsGet,
-        ("jobs", "list") => Route::JobsList,
-        ("jobs", "cancel") => Route::JobsCancel,
-        ("jobs", "debugReport") => Route::JobsDebugReport,
-        ("logs", "list") => Route::LogsList,
-        ("webhooks", "create") => Route::WebhooksCreate,
-        ("webhooks", "list") => Route::WebhooksList,
-        ("webhooks", "update") => Route::WebhooksUpdate,
-        ("webhooks", "delete") => Route::WebhooksDelete,
-        ("schedules", "create") => Route::SchedulesCreate,
-        ("schedules", "list") => Route::SchedulesList,
-        ("schedules", "get") => Route::SchedulesGet,
-        ("schedules", "update") => Route::SchedulesUpdate,
-        ("schedules", "delete") => Route::SchedulesDelete,
-        _ if UNIMPLEMENTED_GROUPS.contains(&group) => return Resolution::NotImplemented,
-        _ => return Resolution::NotFound,
-    };
-    Resolution::Route(route)
+    Resolution::NotImplemented
 }
 
 impl Route {
@@ -120,9 +128,10 @@ impl Route {
 }
 
 /// Reads the route input from a request body: the value under `json`, or `None` when the body
-/// is empty or has no `json` key, with the values its `meta` describes restored.
+/// is empty or has no `json` key, with the values its `meta` describes restored. Only a body of
+/// no bytes is empty: one of whitespace is malformed, as oRPC's `parseEmptyableJSON` has it.
 fn parse_input(bytes: &[u8], free_form: &[FreeForm]) -> Result<Option<Value>, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if bytes.is_empty() {
         return Ok(None);
     }
     match serde_json::from_slice(bytes) {
@@ -280,6 +289,18 @@ mod tests {
         assert_eq!(resolve("/v2/credentials/list"), Resolution::NotFound);
         assert_eq!(resolve("/v1/credentials"), Resolution::NotFound);
         assert_eq!(resolve("/"), Resolution::NotFound);
+        assert_eq!(resolve("/v1/sessions/"), Resolution::NotFound);
+        assert_eq!(resolve("/v1/sessions/a/b"), Resolution::NotFound);
+    }
+
+    #[test]
+    fn every_route_is_listed_once() {
+        let paths: Vec<_> = routes().collect();
+        assert_eq!(paths.len(), 21);
+        for path in &paths {
+            assert!(matches!(resolve(path), Resolution::Route(_)), "{path}");
+            assert_eq!(paths.iter().filter(|other| *other == path).count(), 1);
+        }
     }
 
     #[test]
@@ -305,6 +326,9 @@ mod tests {
             ApiError::malformed()
         );
         assert_eq!(parse_input(b"[1]", &[]).unwrap_err(), ApiError::malformed());
+        for blank in [&b" "[..], b"\r", b"\n\t "] {
+            assert_eq!(parse_input(blank, &[]).unwrap_err(), ApiError::malformed());
+        }
         assert_eq!(
             parse_input(br#"{"json": {"a": 1}, "meta": [[1, "b"]]}"#, &[]).unwrap_err(),
             ApiError::malformed()

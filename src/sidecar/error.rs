@@ -14,6 +14,39 @@ use crate::sidecar::credentials::cache::CacheError;
 use crate::sidecar::guard::policy::{NotAllowed, Refusal};
 use crate::sidecar::upstream::UpstreamError;
 
+/// Every code the sidecar's own refusals carry (its [`SidecarError`]s, the placeholder errors
+/// and the guard's checks), sorted. `docs/openapi.yaml` lists the same set as
+/// `SidecarErrorCode`; tests hold the three equal.
+pub const ERROR_CODES: &[&str] = &[
+    "BAD_REQUEST",
+    "BODY_BUDGET_EXHAUSTED",
+    "BODY_TOO_COMPLEX",
+    "BODY_TOO_DEEP",
+    "CREDENTIAL_FIELD_NOT_FOUND",
+    "CREDENTIAL_FIELD_NOT_TEXT",
+    "CREDENTIAL_NOT_ALLOWED",
+    "CREDENTIAL_NOT_FOUND",
+    "CREDENTIAL_READ_FORBIDDEN",
+    "CREDENTIAL_TOO_LARGE",
+    "DUPLICATE_KEY",
+    "FORBIDDEN",
+    "INTERNAL_SERVER_ERROR",
+    "METHOD_NOT_SUPPORTED",
+    "NOT_READY",
+    "PAYLOAD_TOO_LARGE",
+    "PLACEHOLDER_EXPANSION_TOO_LARGE",
+    "PLACEHOLDER_INVALID",
+    "PLACEHOLDER_NOT_ALLOWED",
+    "POLICY_REFUSED",
+    "SECRET_BUDGET_EXHAUSTED",
+    "TIMEOUT",
+    "TOO_MANY_CREDENTIALS",
+    "UNAUTHORIZED",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "UPSTREAM_ERROR",
+    "UPSTREAM_TIMEOUT",
+];
+
 /// A request the sidecar refuses or cannot complete.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SidecarError {
@@ -407,40 +440,4 @@ fn upstream_error(credential: Option<&str>, source: &UpstreamError) -> ApiError 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upstream_failures_map_to_502_and_504() {
-        let timeout = SidecarError::lookup("portal", CacheError::Upstream(UpstreamError::Timeout))
-            .to_api_error();
-        assert_eq!(timeout.status, StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(timeout.code, "UPSTREAM_TIMEOUT");
-        assert!(timeout.defined);
-        assert_eq!(timeout.data.unwrap()["credential"], "portal");
-
-        let status = SidecarError::forward(UpstreamError::Status(500)).to_api_error();
-        assert_eq!(status.status, StatusCode::BAD_GATEWAY);
-        assert_eq!(status.code, "UPSTREAM_ERROR");
-        assert_eq!(
-            *status.data.unwrap(),
-            json!({"upstream_status": 500, "reason": "status"})
-        );
-    }
-
-    #[test]
-    fn transport_text_stays_out_of_the_answer() {
-        let err = SidecarError::forward(UpstreamError::Unreachable(
-            "tcp connect error: Connection refused".into(),
-        ))
-        .to_api_error();
-        assert!(!err.to_json().to_string().contains("refused"));
-    }
-
-    #[test]
-    fn too_large_is_defined() {
-        let err = SidecarError::PayloadTooLarge { limit: 10 }.to_api_error();
-        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert!(err.defined);
-    }
-}
+mod tests;

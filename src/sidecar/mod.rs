@@ -34,6 +34,7 @@ pub use config::{
     key_from_env, OpsConfig, ServeConfig, StartError, UpstreamChoice, API_KEY_ENV,
     DEFAULT_UPSTREAM, DEMO_API_KEY,
 };
+pub use error::ERROR_CODES;
 use prefetch::prefetch;
 use reload::spawn_reload_on_sighup;
 

@@ -980,3 +980,36 @@ async fn each_tenant_keeps_its_own_finished_jobs() {
     let listed = ok(&server.client.call(KEY, "jobs/list", json!({})).await);
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn viewport_sides_are_whole_numbers_in_any_spelling() {
+    let server = start(never_config()).await;
+    for viewport in [
+        r#"{"width": 1280.0, "height": 7.2e2}"#,
+        r#"{"width": 1280, "height": 18446744073709551615}"#,
+    ] {
+        let body = format!(r#"{{"json": {{"workflow": "w", "viewport": {viewport}}}}}"#);
+        ok(&call_raw(&server, KEY, "jobs/create", &body).await);
+        let body = format!(
+            r#"{{"json": {{"workflow": "w", "cron_expr": "0 9 * * *", "viewport": {viewport}}}}}"#
+        );
+        ok(&call_raw(&server, KEY, "schedules/create", &body).await);
+    }
+    for viewport in [
+        r#"{"width": 0.5, "height": 720}"#,
+        r#"{"width": 0.0, "height": 720}"#,
+        r#"{"width": -1280, "height": 720}"#,
+        r#"{"width": "1280", "height": 720}"#,
+        r#"{"width": 1e400, "height": 720}"#,
+    ] {
+        let body = format!(r#"{{"json": {{"workflow": "w", "viewport": {viewport}}}}}"#);
+        let answer = call_raw(&server, KEY, "jobs/create", &body).await;
+        let found = issues(&answer);
+        assert_eq!(found.as_array().unwrap().len(), 1, "{viewport}: {found}");
+        assert_eq!(found[0]["path"], json!(["viewport", "width"]), "{viewport}");
+        assert_eq!(
+            found[0]["message"], "Expected a positive integer",
+            "{viewport}"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod contract;
 mod credentials;
 mod jobs;
 mod logs;

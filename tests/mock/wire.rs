@@ -167,6 +167,27 @@ async fn bodies_that_are_not_json_are_400_malformed() {
 }
 
 #[tokio::test]
+async fn a_body_of_only_whitespace_is_malformed_and_an_empty_one_is_no_input() {
+    let server = start(fast_config()).await;
+    for body in [" ", "\r", "\n\t "] {
+        let answer = server
+            .client
+            .send(Method::POST, "/v1/schedules/list", &post_headers(KEY), body)
+            .await;
+        let err = error(&answer, 400, "BAD_REQUEST");
+        assert!(
+            err["message"].as_str().unwrap().contains("Malformed"),
+            "{body:?}"
+        );
+    }
+    let answer = server
+        .client
+        .send(Method::POST, "/v1/schedules/list", &post_headers(KEY), "")
+        .await;
+    assert_eq!(ok(&answer), json!({"schedules": []}));
+}
+
+#[tokio::test]
 async fn a_missing_json_key_is_a_validation_error() {
     let server = start(fast_config()).await;
     for body in ["{}", "", r#"{"input": {"name": "x"}}"#] {

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::url::url_field;
-use super::{Fields, MAX_TEXT_CHARS};
+use super::{whole_number, Fields, Whole, MAX_TEXT_CHARS};
 use crate::http::envelope::Issue;
 
 /// Checks the launch options that `jobs/create` accepts besides workflow and params.
@@ -40,7 +40,7 @@ pub(crate) fn check_options(fields: &mut Fields<'_>) {
                     "Required",
                     vec![json!("viewport"), json!(side)],
                 )),
-                Some(value) if value.as_u64().is_some_and(|n| n > 0) => {}
+                Some(value) if value.as_number().is_some_and(positive_whole) => {}
                 Some(_) => fields.push(Issue::new(
                     "invalid_type",
                     "Expected a positive integer",
@@ -49,4 +49,11 @@ pub(crate) fn check_options(fields: &mut Fields<'_>) {
             }
         }
     }
+}
+
+/// A positive whole number in any spelling (`1280`, `1280.0`, `1.28e3`), as a JavaScript
+/// client reads it, up to `u64::MAX`.
+fn positive_whole(number: &serde_json::Number) -> bool {
+    matches!(whole_number(number), Whole::Int(int) if int > 0)
+        || number.as_u64().is_some_and(|n| n > 0)
 }
