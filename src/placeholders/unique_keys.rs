@@ -23,7 +23,7 @@ pub fn check_unique_keys(bytes: &[u8]) -> Result<(), DuplicateKey> {
     let mut found = None;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let seed = Unique {
-        path: String::new(),
+        at: None,
         found: &mut found,
     };
     // A syntax error or a repeat both stop the pass; only a repeat leaves `found` set.
@@ -34,13 +34,48 @@ pub fn check_unique_keys(bytes: &[u8]) -> Result<(), DuplicateKey> {
     }
 }
 
-/// One JSON value at `path`, walked for repeated keys.
-struct Unique<'a> {
-    path: String,
+/// Objects with at most this many keys are checked by comparing each new key with the ones
+/// before it (no hashing, no set); larger ones move their keys into a hash set.
+const SMALL_OBJECT: usize = 16;
+
+/// One reference token of the place being walked.
+enum Token<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The place being walked, as a chain up to the root: the JSON Pointer is only written out
+/// when a repeat is found, so a body without one costs no string per value.
+struct Segment<'a> {
+    parent: Option<&'a Segment<'a>>,
+    token: Token<'a>,
+}
+
+/// The JSON Pointer of `at` (RFC 6901 escapes).
+fn pointer(at: Option<&Segment<'_>>) -> String {
+    let mut tokens = Vec::new();
+    let mut next = at;
+    while let Some(segment) = next {
+        tokens.push(match segment.token {
+            Token::Key(key) => key.replace('~', "~0").replace('/', "~1"),
+            Token::Index(index) => index.to_string(),
+        });
+        next = segment.parent;
+    }
+    tokens.iter().rev().fold(String::new(), |mut path, token| {
+        path.push('/');
+        path.push_str(token);
+        path
+    })
+}
+
+/// One JSON value at `at`, walked for repeated keys.
+struct Unique<'a, 'p> {
+    at: Option<&'p Segment<'p>>,
     found: &'a mut Option<String>,
 }
 
-impl<'de> DeserializeSeed<'de> for Unique<'_> {
+impl<'de> DeserializeSeed<'de> for Unique<'_, '_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -48,12 +83,36 @@ impl<'de> DeserializeSeed<'de> for Unique<'_> {
     }
 }
 
-/// Appends one reference token to a JSON Pointer (RFC 6901 escapes).
-fn child(path: &str, token: &str) -> String {
-    format!("{path}/{}", token.replace('~', "~0").replace('/', "~1"))
+/// The keys an object has named so far.
+enum Seen {
+    Few(Vec<String>),
+    Many(HashSet<String>),
 }
 
-impl<'de> Visitor<'de> for Unique<'_> {
+impl Seen {
+    fn contains(&self, key: &str) -> bool {
+        match self {
+            Self::Few(keys) => keys.iter().any(|seen| seen == key),
+            Self::Many(keys) => keys.contains(key),
+        }
+    }
+
+    fn insert(&mut self, key: String) {
+        match self {
+            Self::Few(keys) if keys.len() < SMALL_OBJECT => keys.push(key),
+            Self::Few(keys) => {
+                let mut set: HashSet<String> = keys.drain(..).collect();
+                set.insert(key);
+                *self = Self::Many(set);
+            }
+            Self::Many(keys) => {
+                keys.insert(key);
+            }
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Unique<'_, '_> {
     type Value = ();
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
@@ -82,8 +141,12 @@ impl<'de> Visitor<'de> for Unique<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0usize;
         loop {
+            let segment = Segment {
+                parent: self.at,
+                token: Token::Index(index),
+            };
             let seed = Unique {
-                path: child(&self.path, &index.to_string()),
+                at: Some(&segment),
                 found: &mut *self.found,
             };
             if seq.next_element_seed(seed)?.is_none() {
@@ -96,17 +159,21 @@ impl<'de> Visitor<'de> for Unique<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         // With `arbitrary_precision`, a number arrives as a one-member map under a private key;
         // its value is a string and it cannot repeat, so the walk below handles it as is.
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen = Seen::Few(Vec::new());
         while let Some(key) = map.next_key::<String>()? {
-            let path = child(&self.path, &key);
-            if !seen.insert(key) {
-                *self.found = Some(path);
+            let segment = Segment {
+                parent: self.at,
+                token: Token::Key(&key),
+            };
+            if seen.contains(&key) {
+                *self.found = Some(pointer(Some(&segment)));
                 return Err(de::Error::custom("duplicate key"));
             }
             map.next_value_seed(Unique {
-                path,
+                at: Some(&segment),
                 found: &mut *self.found,
             })?;
+            seen.insert(key);
         }
         Ok(())
     }
@@ -129,6 +196,11 @@ mod tests {
             (r#"{"json":{"a/b~":1,"a/b~":2}}"#, "/json/a~1b~0"),
             // The same key after unescaping is the same key.
             (r#"{"json":{"p":1,"\u0070":2}}"#, "/json/p"),
+            // Past the small-object bound the keys are in a set: a repeat is still found.
+            (
+                r#"{"json":{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k17":17,"k3":3}}"#,
+                "/json/k3",
+            ),
         ] {
             assert_eq!(
                 check_unique_keys(body.as_bytes()),
