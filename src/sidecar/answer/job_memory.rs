@@ -107,6 +107,12 @@ impl JobMemory {
         }
     }
 
+    /// Jobs remembered now, and their weight in started KiB (after moka has caught up).
+    pub fn held(&self) -> (u64, u64) {
+        self.jobs.run_pending_tasks();
+        (self.jobs.entry_count(), self.jobs.weighted_size())
+    }
+
     /// Remembers what the app sent in a job. The first record of a job id stays: a job sent
     /// again with the same `nonce` gets the first job's id back from upstream, whose echoes
     /// hold the first job's params, so a later (and perhaps poorer) record must not replace it.
