@@ -7,8 +7,8 @@
 //! sent: the placeholders, never the values), `jobs/list` and `credentials/update`; every
 //! answer is searched for the credential values. Any error fails the run. Then the soak: both
 //! at once for MINUTES, sampling every SAMPLE seconds each process's resident memory (VmRSS),
-//! its open file descriptors, the sidecars' open connections and cache counters (admin
-//! `/metrics`), and the throughput and latency of the interval, into `OUT/soak.csv` and a chart
+//! its open file descriptors, the sidecars' open connections, cache counters and the sizes of
+//! the stores they hold (credential cache, known secrets, job memory; admin `/metrics`), and the throughput and latency of the interval, into `OUT/soak.csv` and a chart
 //! `OUT/soak.svg`.
 //!
 //! ```sh
@@ -161,6 +161,25 @@ struct Row {
     rps: Option<f64>,
     p99: Option<f64>,
     errors: Option<u64>,
+    /// The stores the sidecar holds ([`STORES`]), from its `/metrics`.
+    stores: Vec<Option<f64>>,
+}
+
+/// The gauges of what a sidecar holds, as sampled into the CSV (without the metric prefix).
+const STORES: &[&str] = &[
+    "cache_entries",
+    "cache_weight_kib",
+    "known_secret_values",
+    "known_secret_bytes",
+    "job_memory_entries",
+    "job_memory_weight_kib",
+];
+
+fn stores(page: &str) -> Vec<Option<f64>> {
+    STORES
+        .iter()
+        .map(|name| procs::metric(page, &format!("libretto_sidecar_{name}")))
+        .collect()
 }
 
 fn optional<T: std::fmt::Display>(value: Option<T>) -> String {
@@ -270,6 +289,7 @@ async fn soak(
                 rps: Some(count as f64 / interval),
                 p99: Some(p99),
                 errors: Some(errors - last[index].1),
+                stores: stores(&page),
             });
             last[index] = (requests, errors);
         }
@@ -284,6 +304,7 @@ async fn soak(
             rps: None,
             p99: None,
             errors: None,
+            stores: vec![None; STORES.len()],
         });
         if let Some(row) = rows.iter().rev().find(|row| row.process == "serve-mock") {
             eprintln!(
@@ -306,15 +327,20 @@ async fn soak(
         }
     }
     summarise(&rows);
+    summarise_stores(&rows);
     errors == 0
 }
 
 fn write_outputs(options: &Options, rows: &[Row]) {
     let mut csv = String::from(
-        "elapsed_s,process,rss_kib,open_fds,open_connections,cache_misses_total,req_per_s,p99_ms,errors\n",
+        "elapsed_s,process,rss_kib,open_fds,open_connections,cache_misses_total,req_per_s,p99_ms,errors",
     );
+    for name in STORES {
+        let _ = write!(csv, ",{name}");
+    }
+    csv.push('\n');
     for row in rows {
-        let _ = writeln!(
+        let _ = write!(
             csv,
             "{:.1},{},{},{},{},{},{},{},{}",
             row.elapsed,
@@ -327,6 +353,10 @@ fn write_outputs(options: &Options, rows: &[Row]) {
             optional(row.p99.map(|p99| format!("{p99:.2}"))),
             optional(row.errors),
         );
+        for value in &row.stores {
+            let _ = write!(csv, ",{}", optional(*value));
+        }
+        csv.push('\n');
     }
     let series = |measure: fn(&Row) -> Option<f64>, processes: &[&str]| -> Vec<Series> {
         processes
@@ -375,6 +405,18 @@ fn write_outputs(options: &Options, rows: &[Row]) {
         eprintln!("soak: writing {svg_path}: {error}");
     }
     println!("samples in {csv_path}, chart in {svg_path}");
+}
+
+/// What each sidecar held at the last sample.
+fn summarise_stores(rows: &[Row]) {
+    println!("| process | {} |", STORES.join(" | "));
+    println!("|---|{}", "---:|".repeat(STORES.len()));
+    for process in ["serve-mock", "sidecar"] {
+        if let Some(row) = rows.iter().rev().find(|row| row.process == process) {
+            let values: Vec<String> = row.stores.iter().map(|value| optional(*value)).collect();
+            println!("| {process} | {} |", values.join(" | "));
+        }
+    }
 }
 
 /// Whether memory levelled off: the mean of the last quarter of samples against the quarter

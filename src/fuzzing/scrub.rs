@@ -1,7 +1,9 @@
 //! The whole-answer scrubber: the leading parts of the input are secrets, the last one an
 //! answer (JSON, or else plain text). Scrubbing never breaks the answer, and once every string
 //! and key is scrubbed, no secret survives in it, in its serialized text or in the scrubbed
-//! plain text: not plain, not JSON-escaped once or twice.
+//! plain text: not plain, not JSON-escaped once or twice. (In the serialized text, a secret
+//! with a backslash is left out: the escapes serializing writes can spell it out of text that
+//! holds none of its forms.)
 
 use serde_json::Value;
 
@@ -36,7 +38,16 @@ pub fn scrub(data: &[u8]) {
     scrubber.scrub_all(&mut all);
     check_strings(&all, &secrets);
     let serialized = serde_json::to_vec(&all).expect("a scrubbed answer serializes");
-    let left = survivors(&serialized, &secrets);
+    // Serializing writes backslashes, so it can spell a secret holding one out of text that
+    // holds no form of it the scrubber matches: `t""x \"` is written `t\"\"x \\\"`, which
+    // holds the secret `t\"\"x \`. Such secrets are checked in every string and key above;
+    // in the serialized text only the others are.
+    let unspellable: Vec<String> = secrets
+        .iter()
+        .filter(|secret| !secret.contains('\\'))
+        .cloned()
+        .collect();
+    let left = survivors(&serialized, &unspellable);
     assert!(
         left.is_empty(),
         "{left:?} survived in the serialized answer"

@@ -20,7 +20,10 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
+pub mod holdings;
 pub mod process;
+
+use holdings::{Held, HoldingsCollector};
 
 /// The content type of [`Metrics::encode`]'s output: OpenMetrics text 1.0.0, which is what
 /// `prometheus-client` writes (`# EOF`, counter families named without `_total`).
@@ -104,6 +107,7 @@ struct Inner {
     upstream_duration: Family<UpstreamLabels, Histogram>,
     in_flight: Gauge,
     open_connections: Gauge,
+    holdings: HoldingsCollector,
 }
 
 /// The sidecar's metrics. Cheap to clone.
@@ -133,6 +137,8 @@ impl Metrics {
     pub fn new() -> Self {
         let mut root = Registry::default();
         root.register_collector(Box::new(process::ProcessCollector::new()));
+        let holdings = HoldingsCollector::default();
+        root.register_collector(Box::new(holdings.clone()));
         let registry = root.sub_registry_with_prefix("libretto_sidecar");
         registry.register(
             "build",
@@ -222,6 +228,7 @@ impl Metrics {
                 upstream_duration,
                 in_flight,
                 open_connections,
+                holdings,
             }),
         }
     }
@@ -286,6 +293,12 @@ impl Metrics {
     /// Counts a connection as open until the guard drops.
     pub fn open_connection(&self) -> GaugeGuard {
         GaugeGuard::new(self.inner.open_connections.clone())
+    }
+
+    /// Reports what `source` holds (the cache, known secrets and job memory) at each scrape,
+    /// as the gauges of [`holdings`]. The first source attached stays.
+    pub fn watch_holdings(&self, source: Box<dyn Held>) {
+        self.inner.holdings.attach(source);
     }
 
     /// The metrics in OpenMetrics text format (served as [`CONTENT_TYPE`]).

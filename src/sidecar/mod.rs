@@ -59,9 +59,31 @@ use crate::sidecar::answer::known_secrets::KnownSecrets;
 use crate::sidecar::answer::withhold::Learning;
 use crate::sidecar::answer::Answers;
 use crate::sidecar::credentials::cache::CredentialCache;
+use crate::sidecar::metrics::holdings::{Held, Holdings};
 use crate::sidecar::metrics::Metrics;
 use crate::sidecar::proxy::Proxy;
 use crate::sidecar::upstream::{Upstream, UpstreamConfig};
+
+/// The stores whose size the metrics report (see [`holdings`](metrics::holdings)).
+struct Stores {
+    cache: CredentialCache,
+    known: KnownSecrets,
+    jobs: JobMemory,
+}
+
+impl Held for Stores {
+    fn holdings(&self) -> Holdings {
+        let (job_memory_entries, job_memory_weight_kib) = self.jobs.held();
+        Holdings {
+            cache_entries: self.cache.entry_count(),
+            cache_weight_kib: self.cache.weight_now(),
+            known_secret_values: self.known.values() as u64,
+            known_secret_bytes: self.known.bytes() as u64,
+            job_memory_entries,
+            job_memory_weight_kib,
+        }
+    }
+}
 
 /// A built sidecar: its handler, its metrics and readiness, and the in-process mock when
 /// there is one.
@@ -127,6 +149,11 @@ impl Sidecar {
             learning: learning.clone(),
             ..Answers::default()
         };
+        metrics.watch_holdings(Box::new(Stores {
+            cache: cache.clone(),
+            known: answers.known.clone(),
+            jobs: answers.jobs.clone(),
+        }));
         Ok(Self {
             proxy: Proxy::secured(
                 upstream,

@@ -2,7 +2,8 @@
 //! probes and metrics as a flow runs, request ids end to end, lookups retried on 5xx and never
 //! for writes, the API key re-read after a 401 (lookups, and buffered forwards sent once more)
 //! and picked up from the polled key file, stale-if-error inside and past its window and on a
-//! lookup timeout, and the gauges and refusals seen over `/metrics`.
+//! lookup timeout, and the gauges (of requests, connections and the stores held) and refusals
+//! seen over `/metrics`.
 
 use std::time::{Duration, Instant};
 
@@ -149,6 +150,48 @@ async fn probes_and_metrics_follow_the_flow() {
     running.readiness.begin_shutdown();
     let stopping = admin.send(Method::GET, "/readyz", &[], "").await;
     assert_eq!(stopping.status, 503);
+}
+
+#[tokio::test]
+async fn the_stores_the_sidecar_holds_are_gauged() {
+    let fake = FakeUpstream::new().with_credential(
+        PORTAL,
+        "id-portal",
+        json!({"username": "alice", "password": "pw-of-alice"}),
+    );
+    let url = fake.start().await;
+    let running = start_sidecar(UpstreamChoice::Url(url), Options::default()).await;
+    let admin = TestClient::new(&running.admin_url);
+    let text = scrape(&admin).await;
+    let series = |text: &str, s: &str| sample(text, &format!("libretto_sidecar_{s}"));
+    assert_eq!(series(&text, "job_memory_entries"), 0.0, "{text}");
+    assert_eq!(series(&text, "known_secret_values"), 0.0);
+    assert_eq!(series(&text, "known_secret_bytes"), 0.0);
+
+    let client = TestClient::new(&running.url);
+    let job = call(&client, "jobs/create", portal_job()).await;
+    assert_eq!(job.status, 200, "{}", job.json);
+    let text = scrape(&admin).await;
+    assert_eq!(series(&text, "job_memory_entries"), 1.0, "{text}");
+    assert!(series(&text, "job_memory_weight_kib") >= 1.0);
+    assert_eq!(series(&text, "known_secret_values"), 1.0);
+    assert!(
+        series(&text, "known_secret_bytes") >= "pw-of-alice".len() as f64,
+        "{text}"
+    );
+
+    // The cache counts as moka catches up, which later lookups make it do.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = scrape(&admin).await;
+        if series(&text, "cache_entries") == 1.0 {
+            assert!(series(&text, "cache_weight_kib") >= 1.0, "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no cache entry counted: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(call(&client, "jobs/create", portal_job()).await.status, 200);
+    }
 }
 
 #[tokio::test]

@@ -200,6 +200,12 @@ impl JobMemory {
         store
     }
 
+    /// Jobs remembered now, and their weight in started KiB.
+    pub fn held(&self) -> (u64, u64) {
+        let store = self.store();
+        (store.jobs.len() as u64, store.weight)
+    }
+
     /// Remembers what the app sent in a job. The first record of a job id stays: a job sent
     /// again with the same `nonce` gets the first job's id back from upstream, whose echoes
     /// hold the first job's params, so a later (and perhaps poorer) record must not replace it.

@@ -153,6 +153,11 @@ impl KnownSecrets {
         self.inner.values.lock().limits
     }
 
+    /// How many values are known now.
+    pub fn values(&self) -> usize {
+        self.inner.values.lock().known.len()
+    }
+
     /// The pattern bytes held now.
     pub fn bytes(&self) -> usize {
         self.inner.values.lock().bytes

@@ -372,6 +372,12 @@ impl CredentialCache {
         self.inner.entries.entry_count()
     }
 
+    /// [`CredentialCache::weighted_size`] as moka last counted it, without catching up first
+    /// (for a scrape, which must not wait).
+    pub fn weight_now(&self) -> u64 {
+        self.inner.entries.weighted_size()
+    }
+
     /// The weight of the entries held, in units of one started KiB (approximate, as moka
     /// counts lazily); never above `--cache-capacity` once moka has caught up.
     pub async fn weighted_size(&self) -> u64 {
