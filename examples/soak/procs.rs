@@ -91,6 +91,9 @@ pub fn serve_mock() -> Server {
     let args = [
         "serve",
         "--mock",
+        // Thousands of jobs a second: short jobs, or the live ones fill the tenant's budget.
+        "--mock-job-duration",
+        "100ms",
         "--listen",
         "127.0.0.1:0",
         "--admin-listen",
@@ -101,7 +104,15 @@ pub fn serve_mock() -> Server {
 
 /// `mock` preloaded with the demo fixtures, as its own process.
 pub fn mock() -> Server {
-    let args = ["mock", "--listen", "127.0.0.1:0", "--fixtures", fixtures()];
+    let args = [
+        "mock",
+        "--listen",
+        "127.0.0.1:0",
+        "--fixtures",
+        fixtures(),
+        "--job-duration",
+        "100ms",
+    ];
     start("mock", &strings(&args), &[], None)
 }
 

@@ -41,6 +41,12 @@ pub struct ServeArgs {
     #[arg(long, help_heading = "Upstream", env = "LIBRETTO_SIDECAR_MOCK", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub mock: bool,
 
+    /// With --mock: how long each job of the built-in mock runs before it completes (e.g. 2s,
+    /// 100ms); a load test launching thousands of jobs a second wants them short, since a tenant's
+    /// live jobs count against its memory budget.
+    #[arg(long, help_heading = "Upstream", value_name = "DURATION", env = "LIBRETTO_SIDECAR_MOCK_JOB_DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub mock_job_duration: Duration,
+
     /// File holding the upstream API key (instead of the LIBRETTO_API_KEY variable); watched
     /// for changes and re-read on SIGHUP. Default: none.
     #[arg(

@@ -97,6 +97,8 @@ pub struct ServeConfig {
     /// The upstream key; `None` only with the mock, which uses its demo key.
     pub api_key: Option<Secret>,
     pub upstream_timeout: Duration,
+    /// How long a job of the built-in mock runs (`--mock-job-duration`), with `--mock`.
+    pub mock_job_duration: Duration,
     /// Extra CA certificates (PEM) trusted for an `https` upstream.
     pub upstream_ca_file: Option<PathBuf>,
     pub proxy: ProxyConfig,
@@ -203,6 +205,7 @@ impl ServeConfig {
             upstream,
             api_key,
             upstream_timeout: args.upstream_timeout,
+            mock_job_duration: args.mock_job_duration,
             upstream_ca_file: args.upstream_ca_file.clone(),
             proxy: ProxyConfig {
                 max_body: args.max_body,

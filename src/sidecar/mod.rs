@@ -121,7 +121,7 @@ impl Sidecar {
             UpstreamChoice::Mock => return Err(StartError::MockNotBuilt),
             #[cfg(feature = "mock")]
             UpstreamChoice::Mock => {
-                let (addr, task) = start_mock().await?;
+                let (addr, task) = start_mock(config.mock_job_duration).await?;
                 (
                     format!("http://{addr}"),
                     Secret::new(DEMO_API_KEY),
@@ -242,8 +242,11 @@ impl Sidecar {
 
 #[cfg(feature = "mock")]
 /// Starts the built-in mock on a loopback port, preloaded with the demo fixtures.
-async fn start_mock() -> Result<(SocketAddr, JoinHandle<()>), StartError> {
-    let mock = Mock::new(MockConfig::default());
+async fn start_mock(job_duration: Duration) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
+    let mock = Mock::new(MockConfig {
+        job_duration: crate::cli::JobDuration::After(job_duration),
+        ..MockConfig::default()
+    });
     mock.load_fixtures(DEMO_FIXTURES)
         .map_err(|err| StartError::Mock(err.to_string()))?;
     let listener = server::bind(SocketAddr::from(([127, 0, 0, 1], 0)))

@@ -93,6 +93,7 @@ pub async fn start_sidecar(upstream: UpstreamChoice, options: Options) -> Runnin
         upstream,
         api_key: Some(Secret::new(options.key)),
         upstream_timeout: options.timeout,
+        mock_job_duration: Duration::from_secs(2),
         upstream_ca_file: options.ca_file.clone(),
         proxy: ProxyConfig {
             max_body: options.max_body,
