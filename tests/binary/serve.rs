@@ -1,7 +1,8 @@
 //! The `serve` subcommand as shipped: without a key it stops at once with a message saying how
 //! to provide one; with `--mock` it prints exactly one `listening on` line and fills a job's
 //! placeholders from the demo credentials, warns that jobs go nowhere and says so on `/readyz`;
-//! an upstream that is its own listen address stops the start.
+//! an upstream that is its own listen address stops the start; `--mock-job-duration` sets how
+//! long the built-in mock's jobs run.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -80,6 +81,46 @@ async fn serve_mock_prints_one_line_and_fills_a_job() {
         .expect("stdout closes")
         .unwrap();
     assert_eq!(rest, "", "nothing but the listening line goes to stdout");
+}
+
+#[tokio::test]
+async fn the_built_in_mocks_jobs_run_for_the_mock_job_duration() {
+    let mut child = command()
+        .args([
+            "serve",
+            "--mock",
+            "--mock-job-duration",
+            "100ms",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let (base, _stdout) = listening_line(&mut child).await;
+    let client = TestClient::new(base);
+    let created = call(&client, "jobs/create", portal_job()).await;
+    assert_eq!(created.status, 200, "{}", created.json);
+    let job_id = created.json["json"]["job_id"].as_str().unwrap().to_owned();
+    // Within 1 s, half the default 2 s, the job has completed.
+    let mut status = Value::Null;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let job = call(&client, "jobs/get", json!({"id": job_id})).await;
+        status = job.json["json"]["status"].clone();
+        if status == "completed" {
+            break;
+        }
+    }
+    assert_eq!(status, "completed");
+    child.kill().await.unwrap();
+
+    let refused =
+        refused_start(command().args(["serve", "--mock", "--mock-job-duration", "soon"])).await;
+    assert!(refused.contains("--mock-job-duration"), "{refused}");
 }
 
 #[tokio::test]
