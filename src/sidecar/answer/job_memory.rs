@@ -16,7 +16,7 @@
 //!
 //! Each record is kept small, since a busy app launches a great many jobs: one node of an
 //! insertion-ordered map (`hashlink`) holding the job id and one LZ4-compressed block (the
-//! `params` text, or the filled places), about 300 bytes for a job of 5 placeholders where a
+//! `params` text, or the filled places), about 210 bytes for a job of 5 placeholders where a
 //! general cache entry of the parsed parts took 1 700.
 
 use std::sync::Arc;
@@ -83,27 +83,36 @@ pub struct Filled {
 }
 
 /// One remembered job, compressed: the `params` text (`whole`), or the filled places as a JSON
-/// array of `[pointer, original]` pairs.
+/// array of `[pointer, original]` pairs. 24 bytes besides its block, so that a map node
+/// (key, record, links) fits a 64-byte allocation.
 struct Record {
     block: Box<[u8]>,
-    places: u32,
-    whole: bool,
-    weight: u32,
     /// When it was remembered, in seconds since the memory was made.
     at: u32,
+    /// Its weight in started KiB (a job weighing 64 MiB or more is not remembered).
+    weight: u16,
+    /// How many places were filled (saturating at [`MAX_PLACES`]), with [`WHOLE`] set when the
+    /// block is the whole `params`.
+    places: u16,
 }
 
+/// The flag in [`Record::places`] of a record that holds the whole `params`.
+const WHOLE: u16 = 1 << 15;
+
+/// The most places a record counts.
+const MAX_PLACES: u16 = WHOLE - 1;
+
 impl Record {
-    fn of(launched: &Launched, at: u32) -> Self {
-        let weight = launched.weight();
-        let places = u32::try_from(launched.filled.len()).unwrap_or(u32::MAX);
-        match &launched.params {
+    /// The record of a job; `None` when it weighs too much to count.
+    fn of(launched: &Launched, at: u32) -> Option<Self> {
+        let weight = u16::try_from(launched.weight()).ok()?;
+        let places = u16::try_from(launched.filled.len()).map_or(MAX_PLACES, |n| n.min(MAX_PLACES));
+        Some(match &launched.params {
             Some(text) => Self {
                 block: lz4_flex::compress_prepend_size(text.as_bytes()).into_boxed_slice(),
-                places: places.max(1),
-                whole: true,
-                weight,
                 at,
+                weight,
+                places: places.max(1) | WHOLE,
             },
             None => {
                 let pairs: Vec<[&str; 2]> = launched
@@ -114,19 +123,70 @@ impl Record {
                 let text = serde_json::to_vec(&pairs).unwrap_or_default();
                 Self {
                     block: lz4_flex::compress_prepend_size(&text).into_boxed_slice(),
-                    places,
-                    whole: false,
-                    weight,
                     at,
+                    weight,
+                    places,
                 }
             }
-        }
+        })
     }
+
+    fn whole(&self) -> bool {
+        self.places & WHOLE != 0
+    }
+
+    fn places(&self) -> usize {
+        usize::from(self.places & MAX_PLACES)
+    }
+}
+
+/// A job id as the memory keys it: the usual spellings (32 lowercase hex digits, or a
+/// lowercase UUID) as their 16 bytes, so the key needs no allocation of its own; any other id
+/// as its text. Each spelling maps to one key and back, so no two ids share one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum JobKey {
+    Hex([u8; 16]),
+    Uuid([u8; 16]),
+    Text(Box<str>),
+}
+
+impl JobKey {
+    fn of(job_id: &str) -> Self {
+        let bytes = job_id.as_bytes();
+        let lower_hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+        if bytes.len() == 32 && bytes.iter().all(lower_hex) {
+            return Self::Hex(packed(bytes));
+        }
+        let dashes = [8, 13, 18, 23];
+        if bytes.len() == 36
+            && bytes.iter().enumerate().all(|(at, b)| {
+                if dashes.contains(&at) {
+                    *b == b'-'
+                } else {
+                    lower_hex(b)
+                }
+            })
+        {
+            let digits: Vec<u8> = bytes.iter().copied().filter(|b| *b != b'-').collect();
+            return Self::Uuid(packed(&digits));
+        }
+        Self::Text(job_id.into())
+    }
+}
+
+/// 32 lowercase hex digits as 16 bytes.
+fn packed(digits: &[u8]) -> [u8; 16] {
+    let nibble = |b: u8| if b.is_ascii_digit() { b - b'0' } else { b - b'a' + 10 };
+    let mut out = [0u8; 16];
+    for (slot, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *slot = (nibble(pair[0]) << 4) | nibble(pair[1]);
+    }
+    out
 }
 
 /// The records in the order they were made, with their total weight.
 struct Store {
-    jobs: LinkedHashMap<Box<str>, Record>,
+    jobs: LinkedHashMap<JobKey, Record>,
     weight: u64,
 }
 
@@ -214,16 +274,19 @@ impl JobMemory {
         if launched.is_empty() {
             return;
         }
-        let record = Record::of(&launched, self.now());
+        let Some(record) = Record::of(&launched, self.now()) else {
+            return;
+        };
         if u64::from(record.weight) > self.inner.capacity {
             return;
         }
+        let key = JobKey::of(job_id);
         let mut store = self.store();
-        if store.jobs.contains_key(job_id) {
+        if store.jobs.contains_key(&key) {
             return;
         }
         store.weight += u64::from(record.weight);
-        store.jobs.insert(job_id.into(), record);
+        store.jobs.insert(key, record);
         while store.weight > self.inner.capacity {
             store.pop_front();
         }
@@ -231,7 +294,7 @@ impl JobMemory {
 
     /// Whether the job was launched through the sidecar (and is still remembered).
     pub fn knows(&self, job_id: &str) -> bool {
-        self.store().jobs.contains_key(job_id)
+        self.store().jobs.contains_key(&JobKey::of(job_id))
     }
 
     /// Puts the app's text back into an echo of the job's params: the whole object when it was
@@ -245,10 +308,10 @@ impl JobMemory {
     pub fn restore_detail(&self, job_id: &str, params: &mut Value) -> Restored {
         let (block, places, whole) = {
             let store = self.store();
-            let Some(record) = store.jobs.get(job_id) else {
+            let Some(record) = store.jobs.get(&JobKey::of(job_id)) else {
                 return Restored::default();
             };
-            (record.block.clone(), record.places, record.whole)
+            (record.block.clone(), record.places(), record.whole())
         };
         let Ok(text) = lz4_flex::decompress_size_prepended(&block) else {
             return Restored::default();
@@ -257,7 +320,7 @@ impl JobMemory {
             if let Ok(sent) = serde_json::from_slice::<Value>(&text) {
                 *params = sent;
                 return Restored {
-                    places: usize::try_from(places).unwrap_or(usize::MAX),
+                    places,
                     whole: true,
                 };
             }
@@ -381,17 +444,18 @@ mod tests {
         let (filled, params) = five_placeholders();
         let launched = Launched::new(filled.clone(), Some(&params));
         let text = launched.params.as_ref().unwrap().len();
-        let record = Record::of(&launched, 0);
-        assert!(record.whole);
-        assert_eq!(record.places, 5);
+        let record = Record::of(&launched, 0).unwrap();
+        assert!(record.whole());
+        assert_eq!(record.places(), 5);
+        assert_eq!(std::mem::size_of::<Record>(), 24);
         assert!(
             record.block.len() < text * 2 / 3,
             "{} bytes for {text} of params",
             record.block.len()
         );
-        let places = Record::of(&Launched::new(filled, None), 0);
-        assert!(!places.whole);
-        assert_eq!(places.places, 5);
+        let places = Record::of(&Launched::new(filled, None), 0).unwrap();
+        assert!(!places.whole());
+        assert_eq!(places.places(), 5);
     }
 
     #[test]
@@ -412,6 +476,40 @@ mod tests {
         memory.remember("heavy", Launched::new(Vec::new(), Some(&heavy)));
         assert!(!memory.knows("heavy"), "heavier than the whole capacity");
         assert_eq!(memory.len(), 3);
+    }
+
+    #[test]
+    fn job_ids_in_the_usual_spellings_are_packed_and_none_collide() {
+        let hex = "0123456789abcdef0123456789abcdef";
+        let uuid = "01234567-89ab-cdef-0123-456789abcdef";
+        assert!(matches!(JobKey::of(hex), JobKey::Hex(_)));
+        assert!(matches!(JobKey::of(uuid), JobKey::Uuid(_)));
+        assert_eq!(
+            JobKey::of(hex),
+            JobKey::Hex([
+                0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89,
+                0xab, 0xcd, 0xef
+            ])
+        );
+        // The same digits in another spelling are another id.
+        for other in [
+            "0123456789ABCDEF0123456789ABCDEF",
+            "0123456789abcdef0123456789abcde",
+            "01234567-89ab-cdef-0123-456789abcdeg",
+            "0123456789abcdef0123456789abcdef ",
+            "job-1",
+        ] {
+            assert!(matches!(JobKey::of(other), JobKey::Text(_)), "{other}");
+        }
+        assert_ne!(JobKey::of(hex), JobKey::of(uuid));
+        let memory = JobMemory::default();
+        let (filled, params) = five_placeholders();
+        for id in [hex, uuid, "0123456789ABCDEF0123456789ABCDEF"] {
+            memory.remember(id, Launched::new(filled.clone(), Some(&params)));
+            assert!(memory.knows(id), "{id}");
+        }
+        assert_eq!(memory.len(), 3);
+        assert!(!memory.knows("fedcba9876543210fedcba9876543210"));
     }
 
     #[test]
