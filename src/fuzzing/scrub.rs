@@ -2,8 +2,9 @@
 //! answer (JSON, or else plain text). Scrubbing never breaks the answer, and once every string
 //! and key is scrubbed, no secret survives in it, in its serialized text or in the scrubbed
 //! plain text: not plain, not JSON-escaped once or twice. (In the serialized text, a secret
-//! with a backslash is left out: the escapes serializing writes can spell it out of text that
-//! holds none of its forms.)
+//! that JSON's own syntax can spell is left out: one with a quote or a backslash, which the
+//! string delimiters and escapes write around text that holds none of its forms, and one made
+//! only of what JSON writes outside strings, as `true,1`.)
 
 use serde_json::Value;
 
@@ -38,13 +39,14 @@ pub fn scrub(data: &[u8]) {
     scrubber.scrub_all(&mut all);
     check_strings(&all, &secrets);
     let serialized = serde_json::to_vec(&all).expect("a scrubbed answer serializes");
-    // Serializing writes backslashes, so it can spell a secret holding one out of text that
-    // holds no form of it the scrubber matches: `t""x \"` is written `t\"\"x \\\"`, which
-    // holds the secret `t\"\"x \`. Such secrets are checked in every string and key above;
-    // in the serialized text only the others are.
+    // Serializing writes quotes, backslashes and the syntax between values, so it can spell
+    // a secret out of text that holds no form of it the scrubber matches: `t""x \"` is
+    // written `t\"\"x \\\"`, which holds the secret `t\"\"x \`; a key `"ab"` holds the
+    // secret `"ab`; `[true,1]` holds `true,1`. Such secrets are checked in every string and key
+    // above; in the serialized text only the others are.
     let unspellable: Vec<String> = secrets
         .iter()
-        .filter(|secret| !secret.contains('\\'))
+        .filter(|secret| !spelled_by_syntax(secret))
         .cloned()
         .collect();
     let left = survivors(&serialized, &unspellable);
@@ -52,6 +54,13 @@ pub fn scrub(data: &[u8]) {
         left.is_empty(),
         "{left:?} survived in the serialized answer"
     );
+}
+
+/// Whether serialized JSON can hold `secret` without any string or key holding it: it has a
+/// quote or a backslash, or every character of it can stand outside a string.
+fn spelled_by_syntax(secret: &str) -> bool {
+    const OUTSIDE_STRINGS: &str = "{}[],: \t\n\r0123456789+-.eEtruefalsn";
+    secret.contains(['"', '\\']) || secret.chars().all(|c| OUTSIDE_STRINGS.contains(c))
 }
 
 fn check_strings(value: &Value, secrets: &[String]) {
@@ -68,6 +77,8 @@ fn check_strings(value: &Value, secrets: &[String]) {
                 check_strings(item, secrets);
             }
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        // Numbers are scrubbed too: a secret spelled in digits is checked in their text.
+        Value::Number(number) => check(&number.to_string()),
+        Value::Null | Value::Bool(_) => {}
     }
 }
