@@ -15,7 +15,8 @@ type Failure = Box<dyn std::error::Error + Send + Sync>;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    libretto_sidecar::runtime::logging::init(cli.log_format);
+    // Held to the end of `main`: dropping it writes out the log lines still queued.
+    let _log_flush = libretto_sidecar::runtime::logging::init(cli.log_format);
     let result: Result<(), Failure> = match cli.command {
         #[cfg(feature = "mock")]
         Command::Mock(args) => libretto_sidecar::mock::run(args)

@@ -1,4 +1,5 @@
-//! Structured logging set-up: `tracing` to stderr, text or JSON, filtered by `RUST_LOG`.
+//! Structured logging set-up: `tracing` to stderr, text or JSON, filtered by `RUST_LOG`,
+//! written by a thread of its own so that a request never waits on a write to stderr.
 //!
 //! Logs go to stderr so that stdout carries only the one `listening on ...` line that scripts
 //! and tests read. The HTTP, HTTP/2 and TLS libraries are held to `debug` whatever `RUST_LOG`
@@ -52,23 +53,31 @@ fn cap(mut filter: EnvFilter) -> EnvFilter {
 
 /// Installs the global subscriber. Calling it twice is harmless (the second call is ignored).
 /// An invalid `RUST_LOG` is logged as a warning (the filter falls back to `info`).
-pub fn init(format: LogFormat) {
+pub fn init(format: LogFormat) -> LogFlush {
     let rust_log = std::env::var(EnvFilter::DEFAULT_ENV).ok();
     let (filter, invalid) = filter_from(rust_log.as_deref());
+    // Lines are written to stderr by a thread of their own: a request's lines cost it a copy
+    // into a queue, not a write each. When the queue is full, logging waits (lossy off): an
+    // audit line is never dropped.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::stderr());
     match format {
         LogFormat::Text => {
             // Colours only on a terminal: a log file or collector gets plain `key=value` text.
             let _ = fmt()
                 .with_env_filter(filter)
                 .with_ansi(std::io::stderr().is_terminal())
-                .with_writer(std::io::stderr)
+                .with_writer(writer)
                 .try_init();
         }
         LogFormat::Json => {
             use tracing_subscriber::layer::SubscriberExt;
             use tracing_subscriber::util::SubscriberInitExt;
             let _ = tracing_subscriber::registry()
-                .with(json_layer(std::io::stderr))
+                .with(json_layer(writer))
                 .with(filter)
                 .try_init();
         }
@@ -76,6 +85,32 @@ pub fn init(format: LogFormat) {
     if let Some(error) = invalid {
         tracing::warn!(rust_log, %error, "RUST_LOG is not a valid filter; logging at info");
     }
+    *WRITER.lock() = Some(guard);
+    LogFlush(())
+}
+
+/// Lines waiting for the writer thread, at most; past them logging waits for it.
+const LOG_QUEUE_LINES: usize = 64 * 1024;
+
+/// The log writer thread's guard: dropped, it writes out the lines still queued.
+static WRITER: parking_lot::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
+    parking_lot::Mutex::new(None);
+
+/// Writes out the queued log lines when dropped. Keep it for the life of the process (the
+/// binary holds it in `main`); a process that exits without unwinding calls [`flush`] first.
+#[must_use = "dropping it stops the log writer"]
+pub struct LogFlush(());
+
+impl Drop for LogFlush {
+    fn drop(&mut self) {
+        flush();
+    }
+}
+
+/// Writes out the log lines still queued and stops the writer; later lines are not written.
+/// For a process about to exit.
+pub fn flush() {
+    drop(WRITER.lock().take());
 }
 
 /// The JSON lines layer: one flat object per event (`timestamp`, `level`, `target`, the

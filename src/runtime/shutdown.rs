@@ -50,6 +50,7 @@ pub fn install() -> impl std::future::Future<Output = ()> {
                             _ = terminate.recv() => {}
                         }
                         tracing::warn!("Second shutdown signal received; exiting without draining");
+                        crate::runtime::logging::flush();
                         std::process::exit(1);
                     });
                 }

@@ -247,8 +247,13 @@ async fn the_client_token_is_re_read_on_sighup() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(with("first-token").await, 401);
-    let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
-    assert!(stderr.contains("Client token re-read"), "{stderr}");
+    // The log writer runs on a thread of its own: the line follows the rotation closely.
+    let stderr = wait_for(STEP, || {
+        let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+        stderr.contains("Client token re-read").then_some(stderr)
+    })
+    .await
+    .expect("the re-read is logged");
     assert!(!stderr.contains("second-token") && !stderr.contains("first-token"));
     drop(child);
 }
@@ -346,8 +351,15 @@ async fn nothing_secret_reaches_the_output_at_trace_level() {
         assert_clean("an answer", &String::from_utf8_lossy(&answer.bytes));
     }
 
-    child.start_kill().unwrap();
-    let _ = tokio::time::timeout(STEP, child.wait()).await;
+    // SIGTERM, so that the log lines still queued for the writer thread are written out.
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exited = tokio::time::timeout(STEP, child.wait()).await;
+    assert!(exited.is_ok(), "the process exits after SIGTERM");
     let stdout = std::fs::read_to_string(dir.path().join("stdout")).unwrap();
     let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
     assert_clean("stdout", &stdout);
