@@ -42,6 +42,14 @@ pub(crate) fn validation_error(issues: &[Issue]) -> ApiError {
     ApiError::validation(issues.to_vec())
 }
 
+/// The input of a route that takes only an `id`: the UUID, or the validation error.
+pub(crate) fn read_id(input: Option<&Value>) -> Result<Uuid, ApiError> {
+    let mut fields = Fields::new(input, false);
+    let id = fields.uuid("id", true);
+    fields.finish()?;
+    id.ok_or_else(|| ApiError::validation(Vec::new()))
+}
+
 /// Parses a UUID in the hyphenated form zod's `uuid()` accepts.
 pub(crate) fn parse_uuid(text: &str) -> Option<Uuid> {
     if text.len() != 36 {

@@ -246,26 +246,7 @@ fn percent_decode(path: &str) -> String {
         if !text.contains('%') {
             break;
         }
-        let bytes = text.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut index = 0;
-        while index < bytes.len() {
-            let escape = (bytes[index] == b'%')
-                .then(|| bytes.get(index + 1..index + 3))
-                .flatten()
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-            match escape {
-                Some(byte) => {
-                    out.push(byte);
-                    index += 3;
-                }
-                None => {
-                    out.push(bytes[index]);
-                    index += 1;
-                }
-            }
-        }
+        let out = percent_decode_bytes(text.as_bytes());
         let next = String::from_utf8_lossy(&out).into_owned();
         if next == text {
             break;

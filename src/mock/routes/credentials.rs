@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::http::envelope::{ApiError, Issue};
 use crate::mock::engine::core::Core;
-use crate::mock::input::Fields;
+use crate::mock::input::{read_id, Fields};
 use crate::mock::state::credentials::{credential_cost, Change, CredentialError};
 use crate::mock::state::tenant_id::TenantId;
 
@@ -181,12 +181,7 @@ pub(crate) fn delete(
     tenant: &TenantId,
     input: Option<&Value>,
 ) -> Result<Value, ApiError> {
-    let mut fields = Fields::new(input, false);
-    let id = fields.uuid("id", true);
-    fields.finish()?;
-    let Some(id) = id else {
-        return Err(ApiError::validation(Vec::new()));
-    };
+    let id = read_id(input)?;
     let tenant = core.tenant_or_empty(tenant);
     let mut tenant = tenant.lock();
     if !tenant.credentials.exists(id) {

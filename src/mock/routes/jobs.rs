@@ -21,7 +21,7 @@ use crate::mock::cursor;
 use crate::mock::engine::callbacks::{job_hooks, HookRequest};
 use crate::mock::engine::core::Core;
 use crate::mock::input::launch::check_options;
-use crate::mock::input::{invalid_uuid, parse_uuid, Fields};
+use crate::mock::input::{invalid_uuid, parse_uuid, read_id, Fields};
 use crate::mock::state::job_lifecycle::{cancel, enqueue_job};
 use crate::mock::state::job_store::{
     job_cost, lifecycle_log_cost, Job, JobError, JobStatus, STATUSES,
@@ -126,13 +126,6 @@ pub(crate) fn create(
     };
     core.spawn_lifecycle(tenant_id.clone(), job.id);
     Ok(job.created_answer())
-}
-
-fn read_id(input: Option<&Value>) -> Result<Uuid, ApiError> {
-    let mut fields = Fields::new(input, false);
-    let id = fields.uuid("id", true);
-    fields.finish()?;
-    id.ok_or_else(|| ApiError::validation(Vec::new()))
 }
 
 /// `jobs/get`: `id` → the whole job.

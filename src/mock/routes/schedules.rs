@@ -18,7 +18,7 @@ use crate::http::envelope::{ApiError, Issue};
 use crate::mock::cron::{CronSpec, DEFAULT_TIMEZONE};
 use crate::mock::engine::core::Core;
 use crate::mock::input::launch::check_options;
-use crate::mock::input::{validation_error, Fields};
+use crate::mock::input::{read_id, validation_error, Fields};
 use crate::mock::state::budget::overhead;
 use crate::mock::state::credentials::CredentialStore;
 use crate::mock::state::job_store::JobError;
@@ -246,13 +246,6 @@ pub(crate) fn create(
     };
     core.schedules_changed();
     Ok(answer)
-}
-
-fn read_id(input: Option<&Value>) -> Result<Uuid, ApiError> {
-    let mut fields = Fields::new(input, false);
-    let id = fields.uuid("id", true);
-    fields.finish()?;
-    id.ok_or_else(|| ApiError::validation(Vec::new()))
 }
 
 /// `schedules/get`: `id` → `schedule`.

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::http::envelope::ApiError;
 use crate::mock::engine::core::Core;
 use crate::mock::input::url::url_field;
-use crate::mock::input::{Fields, MAX_TEXT_CHARS};
+use crate::mock::input::{read_id, Fields, MAX_TEXT_CHARS};
 use crate::mock::state::budget::overhead;
 use crate::mock::state::tenant_id::TenantId;
 use crate::mock::state::webhooks::{Endpoint, EndpointChange};
@@ -122,12 +122,7 @@ pub(crate) fn delete(
     tenant_id: &TenantId,
     input: Option<&Value>,
 ) -> Result<Value, ApiError> {
-    let mut fields = Fields::new(input, false);
-    let id = fields.uuid("id", true);
-    fields.finish()?;
-    let Some(id) = id else {
-        return Err(ApiError::validation(Vec::new()));
-    };
+    let id = read_id(input)?;
     core.tenant_or_empty(tenant_id).lock().webhooks.delete(id)?;
     Ok(json!({ "success": true, "message": "Webhook endpoint deleted successfully" }))
 }

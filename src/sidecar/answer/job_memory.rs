@@ -151,43 +151,22 @@ enum JobKey {
 }
 
 impl JobKey {
+    /// The key of `job_id`. Only lowercase spellings are packed (the uuid crate would read
+    /// upper case as the same bytes, and two ids would share a key).
     fn of(job_id: &str) -> Self {
         let bytes = job_id.as_bytes();
-        let lower_hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
-        if bytes.len() == 32 && bytes.iter().all(lower_hex) {
-            return Self::Hex(packed(bytes));
+        let lower = !bytes.iter().any(u8::is_ascii_uppercase);
+        let uuid = || {
+            uuid::Uuid::try_parse(job_id)
+                .ok()
+                .map(uuid::Uuid::into_bytes)
+        };
+        match (bytes.len(), lower) {
+            (32, true) => uuid().map_or_else(|| Self::Text(job_id.into()), Self::Hex),
+            (36, true) => uuid().map_or_else(|| Self::Text(job_id.into()), Self::Uuid),
+            _ => Self::Text(job_id.into()),
         }
-        let dashes = [8, 13, 18, 23];
-        if bytes.len() == 36
-            && bytes.iter().enumerate().all(|(at, b)| {
-                if dashes.contains(&at) {
-                    *b == b'-'
-                } else {
-                    lower_hex(b)
-                }
-            })
-        {
-            let digits: Vec<u8> = bytes.iter().copied().filter(|b| *b != b'-').collect();
-            return Self::Uuid(packed(&digits));
-        }
-        Self::Text(job_id.into())
     }
-}
-
-/// 32 lowercase hex digits as 16 bytes.
-fn packed(digits: &[u8]) -> [u8; 16] {
-    let nibble = |b: u8| {
-        if b.is_ascii_digit() {
-            b - b'0'
-        } else {
-            b - b'a' + 10
-        }
-    };
-    let mut out = [0u8; 16];
-    for (slot, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        *slot = (nibble(pair[0]) << 4) | nibble(pair[1]);
-    }
-    out
 }
 
 /// The records in the order they were made, with their total weight.
@@ -276,11 +255,11 @@ impl JobMemory {
     /// again with the same `nonce` gets the first job's id back from upstream, whose echoes
     /// hold the first job's params, so a later (and perhaps poorer) record must not replace it.
     /// The oldest records make room; a record heavier than the whole capacity is not kept.
-    pub fn remember(&self, job_id: &str, launched: Launched) {
+    pub fn remember(&self, job_id: &str, launched: &Launched) {
         if launched.is_empty() {
             return;
         }
-        let Some(record) = Record::of(&launched, self.now()) else {
+        let Some(record) = Record::of(launched, self.now()) else {
             return;
         };
         if u64::from(record.weight) > self.inner.capacity {

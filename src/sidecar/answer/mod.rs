@@ -271,7 +271,7 @@ pub fn clean(
         match (echo, output) {
             (Echo::JobCreated(filled), Some(output)) => {
                 if let Some(job_id) = output.get("job_id").and_then(Value::as_str) {
-                    jobs.remember(job_id, filled.clone());
+                    jobs.remember(job_id, filled);
                     cleaned.job_id = Some(job_id.to_owned());
                 }
             }

@@ -120,7 +120,7 @@ mod tests {
             pointer: "/p".into(),
             original: "{{credential:c/p}}".into(),
         }];
-        jobs.remember("new", Launched::new(filled, None));
+        jobs.remember("new", &Launched::new(filled, None));
         jobs
     }
 

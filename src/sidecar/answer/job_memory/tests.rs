@@ -9,7 +9,7 @@ fn restores_the_placeholders_of_a_known_job() {
     let memory = JobMemory::default();
     memory.remember(
         "job-1",
-        Launched::new(
+        &Launched::new(
             vec![
                 Filled {
                     pointer: "/password".into(),
@@ -41,11 +41,14 @@ fn the_whole_params_come_back_when_kept() {
         pointer: "/p".into(),
         original: "{{credential:p/password}}".into(),
     }];
-    memory.remember("job-1", Launched::new(filled, Some(&sent)));
+    memory.remember("job-1", &Launched::new(filled, Some(&sent)));
     let mut echo = json!({"guesses": "alice [redacted] root", "p": "hunter22", "extra": 1});
     assert_eq!(memory.restore("job-1", &mut echo), 1);
     assert_eq!(echo, sent);
-    memory.remember("job-2", Launched::new(Vec::new(), Some(&json!({"a": "b"}))));
+    memory.remember(
+        "job-2",
+        &Launched::new(Vec::new(), Some(&json!({"a": "b"}))),
+    );
     assert!(memory.knows("job-2"));
     let big = json!({"pad": "x".repeat(MAX_PARAMS_BYTES)});
     assert!(Launched::new(Vec::new(), Some(&big)).is_empty());
@@ -59,13 +62,13 @@ fn a_repeated_job_id_keeps_its_first_record() {
         pointer: "/pin".into(),
         original: "{{credential:p/pin}}".into(),
     }];
-    memory.remember("job-1", Launched::new(first, Some(&sent)));
+    memory.remember("job-1", &Launched::new(first, Some(&sent)));
     let big = json!({"pad": "x".repeat(MAX_PARAMS_BYTES), "other": "{{credential:p/pin}}"});
     let poorer = vec![Filled {
         pointer: "/other".into(),
         original: "{{credential:p/pin}}".into(),
     }];
-    memory.remember("job-1", Launched::new(poorer, Some(&big)));
+    memory.remember("job-1", &Launched::new(poorer, Some(&big)));
     let mut echo = json!({"pin": 12345678});
     assert!(memory.restore_detail("job-1", &mut echo).whole);
     assert_eq!(echo, sent);
@@ -113,7 +116,7 @@ fn the_oldest_jobs_make_room_past_the_capacity() {
     let memory = JobMemory::new(3, DEFAULT_TTL);
     let (filled, params) = five_placeholders();
     for id in ["a", "b", "c", "d"] {
-        memory.remember(id, Launched::new(filled.clone(), Some(&params)));
+        memory.remember(id, &Launched::new(filled.clone(), Some(&params)));
     }
     assert_eq!(memory.len(), 3);
     assert!(!memory.knows("a"));
@@ -123,7 +126,7 @@ fn the_oldest_jobs_make_room_past_the_capacity() {
         assert_eq!(echo, params);
     }
     let heavy = json!({"pad": "x".repeat(8 * 1024)});
-    memory.remember("heavy", Launched::new(Vec::new(), Some(&heavy)));
+    memory.remember("heavy", &Launched::new(Vec::new(), Some(&heavy)));
     assert!(!memory.knows("heavy"), "heavier than the whole capacity");
     assert_eq!(memory.len(), 3);
 }
@@ -155,7 +158,7 @@ fn job_ids_in_the_usual_spellings_are_packed_and_none_collide() {
     let memory = JobMemory::default();
     let (filled, params) = five_placeholders();
     for id in [hex, uuid, "0123456789ABCDEF0123456789ABCDEF"] {
-        memory.remember(id, Launched::new(filled.clone(), Some(&params)));
+        memory.remember(id, &Launched::new(filled.clone(), Some(&params)));
         assert!(memory.knows(id), "{id}");
     }
     assert_eq!(memory.len(), 3);
@@ -166,7 +169,7 @@ fn job_ids_in_the_usual_spellings_are_packed_and_none_collide() {
 fn jobs_past_their_age_are_forgotten() {
     let memory = JobMemory::new(DEFAULT_CAPACITY, Duration::ZERO);
     let (filled, params) = five_placeholders();
-    memory.remember("a", Launched::new(filled, Some(&params)));
+    memory.remember("a", &Launched::new(filled, Some(&params)));
     assert!(!memory.knows("a"));
     let mut echo = json!({"p1": "hunter22"});
     assert_eq!(memory.restore("a", &mut echo), 0);
