@@ -214,23 +214,55 @@ pub async fn serve<H: Handler>(
             let handler = handler.clone();
             async move { Ok::<_, Infallible>(handler.call(request).await) }
         });
-        let io = deadlined(io, &options);
-        let connection = builder
-            .serve_connection_with_upgrades(io, service)
-            .into_owned();
-        let watched = graceful.watch(connection);
+        let limits = (options.header_read_timeout, options.idle_timeout);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         let open = options.observer.as_ref().map(|observer| observer.opened());
-        let task = async move {
-            let _open = open;
-            if let Err(err) = watched.await {
-                debug!(error = %err, "Connection ended with an error");
-            }
-            drop(permit);
-        }
-        .instrument(span);
         match &workers {
-            Some(workers) => workers.spawn(task),
-            None => drop(tokio::spawn(task)),
+            Some(workers) => {
+                // The stream was registered with this runtime's reactor when it was accepted;
+                // its readiness must come from the worker's own, or every read and write on it
+                // would be a wake-up across threads.
+                let stream = match io.into_inner().into_std() {
+                    Ok(stream) => stream,
+                    Err(err) => {
+                        debug!(parent: &span, error = %err, "Could not hand the connection over");
+                        continue;
+                    }
+                };
+                workers.spawn(
+                    async move {
+                        let stream = match tokio::net::TcpStream::from_std(stream) {
+                            Ok(stream) => stream,
+                            Err(err) => {
+                                debug!(error = %err, "Could not take the connection over");
+                                return;
+                            }
+                        };
+                        let io = deadlined(stream, limits);
+                        let connection = builder.serve_connection_with_upgrades(io, service);
+                        if let Err(err) = watcher.watch(connection.into_owned()).await {
+                            debug!(error = %err, "Connection ended with an error");
+                        }
+                        drop((open, permit));
+                    }
+                    .instrument(span),
+                );
+            }
+            None => {
+                let io = deadlined(io.into_inner(), limits);
+                let connection = builder.serve_connection_with_upgrades(io, service);
+                let watched = watcher.watch(connection.into_owned());
+                drop(tokio::spawn(
+                    async move {
+                        if let Err(err) = watched.await {
+                            debug!(error = %err, "Connection ended with an error");
+                        }
+                        drop((open, permit));
+                    }
+                    .instrument(span),
+                ));
+            }
         }
     }
 
@@ -245,16 +277,13 @@ pub async fn serve<H: Handler>(
     }
 }
 
-/// The connection with its first-byte and idle deadlines (see [`crate::http::conn_limits`]).
+/// The connection with its first-byte and idle deadlines (see [`crate::http::conn_limits`]):
+/// `(header_read_timeout, idle_timeout)`.
 fn deadlined(
-    io: TokioIo<tokio::net::TcpStream>,
-    options: &ServerOptions,
+    stream: tokio::net::TcpStream,
+    (first_byte, idle): (Duration, Duration),
 ) -> TokioIo<Deadlined<tokio::net::TcpStream>> {
-    TokioIo::new(Deadlined::new(
-        io.into_inner(),
-        options.header_read_timeout,
-        options.idle_timeout,
-    ))
+    TokioIo::new(Deadlined::new(stream, first_byte, idle))
 }
 
 /// Answers every request on an over-cap connection with 503 (or, for the paths `over_cap`

@@ -7,7 +7,11 @@
 //! [`crate::sidecar::upstream`]) all run on one thread. A request then never wakes a task on
 //! another thread; on a multi-threaded runtime the client connection, the upstream connection
 //! and the handler were polled wherever a worker was free, and every hand-off between them was
-//! a cross-thread wake-up (a futex and a context switch). Shared state (the credential cache,
+//! a cross-thread wake-up (a futex and a context switch). For the same reason an accepted
+//! connection is taken off the accept loop's reactor and registered with its worker's own
+//! (see [`crate::http::server`]): readiness events then wake the worker directly, where before
+//! the accept loop's thread woke for each read and write and woke the worker in turn.
+//! Shared state (the credential cache,
 //! the scrubber, the metrics, the connection cap) stays shared: it is behind locks and atomics
 //! that do not care which thread asks.
 //!
