@@ -26,6 +26,7 @@ mod error;
 pub mod grammar;
 pub mod outbound;
 mod plan;
+pub mod pointer;
 mod scan;
 mod scope;
 mod shape;

@@ -13,6 +13,7 @@ use crate::placeholders::grammar::Placeholder;
 use crate::secret::{wipe_string, wipe_value, Wipe, WipeOnDrop};
 
 use super::error::RewriteError;
+use super::pointer;
 use super::scan::Scan;
 use super::REDACTED;
 
@@ -134,9 +135,9 @@ fn resolve<'v>(
         scalar,
     };
     match stored {
-        Value::Object(_) | Value::Array(_) => stored
-            .pointer(&placeholder.json_pointer())
-            .ok_or_else(|| not_found(None)),
+        Value::Object(_) | Value::Array(_) => {
+            pointer::get(stored, &placeholder.json_pointer()).ok_or_else(|| not_found(None))
+        }
         scalar => Err(not_found(Some(json_type_name(scalar)))),
     }
 }
@@ -175,10 +176,41 @@ fn as_text(
 }
 
 /// Applies a planned patch; on failure the body is left as it was.
+///
+/// A plan is `replace` operations only, applied here in place with their pointers looked up
+/// without allocating ([`pointer`]); a patch with any other operation goes to `json_patch`.
+/// Either way a failed patch is undone, and the values it had filled in are wiped.
 pub fn apply(body: &mut Value, patch: &Patch) -> Result<(), RewriteError> {
-    json_patch::patch(body, &patch.0).map_err(|err| RewriteError::PatchFailed {
-        path: err.path.to_string(),
-    })
+    let replaces = patch
+        .0
+        .iter()
+        .map(|operation| match operation {
+            PatchOperation::Replace(op) => Some(op),
+            _ => None,
+        })
+        .collect::<Option<Vec<&ReplaceOperation>>>();
+    let Some(replaces) = replaces else {
+        return json_patch::patch(body, &patch.0).map_err(|err| RewriteError::PatchFailed {
+            path: err.path.to_string(),
+        });
+    };
+    let mut undo: Vec<(&str, Value)> = Vec::with_capacity(replaces.len());
+    for op in replaces {
+        let path = op.path.as_str();
+        if let Some(slot) = pointer::get_mut(body, path) {
+            undo.push((path, std::mem::replace(slot, op.value.clone())));
+            continue;
+        }
+        for (path, before) in undo.into_iter().rev() {
+            if let Some(slot) = pointer::get_mut(body, path) {
+                wipe_value(&mut std::mem::replace(slot, before));
+            }
+        }
+        return Err(RewriteError::PatchFailed {
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// A planned patch holds copies of the credential values it fills in: every value in it is

@@ -258,3 +258,15 @@ fn failed_apply_leaves_the_body() {
     assert_eq!(err.code(), "INTERNAL_SERVER_ERROR");
     assert_eq!(other, json!({"json": {}}));
 }
+
+#[test]
+fn a_patch_failing_midway_is_undone() {
+    let body = json!({"json": {"params": {"a": "{{credential:c}}", "b": "{{credential:c}}"}}});
+    let scan = scan(&body, Scope::JobParams).unwrap();
+    let patch = plan(&scan, &creds(json!({"c": "s3cret"}))).unwrap();
+    // The first operation finds its string, the second does not.
+    let mut other = json!({"json": {"params": {"a": "app text"}}});
+    let err = apply(&mut other, &patch).unwrap_err();
+    assert!(matches!(err, RewriteError::PatchFailed { ref path } if path == "/json/params/b"));
+    assert_eq!(other, json!({"json": {"params": {"a": "app text"}}}));
+}

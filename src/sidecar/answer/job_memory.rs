@@ -26,6 +26,8 @@ use hashlink::LinkedHashMap;
 use parking_lot::Mutex;
 use serde_json::Value;
 
+use crate::placeholders::pointer;
+
 /// Jobs remembered by default.
 pub const DEFAULT_CAPACITY: u64 = 100_000;
 
@@ -313,8 +315,8 @@ impl JobMemory {
         }
         let pairs: Vec<(String, String)> = serde_json::from_slice(&text).unwrap_or_default();
         let mut restored = 0;
-        for (pointer, original) in pairs {
-            if let Some(slot) = params.pointer_mut(&pointer) {
+        for (at, original) in pairs {
+            if let Some(slot) = pointer::get_mut(params, &at) {
                 *slot = Value::String(original);
                 restored += 1;
             }

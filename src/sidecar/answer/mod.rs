@@ -36,6 +36,7 @@ use tracing::warn;
 
 use crate::http::body::{full, Body};
 use crate::http::headers::{is_binary, is_json, non_identity_encoding, strip_hop_by_hop};
+use crate::placeholders::pointer;
 use crate::sidecar::answer::job_memory::{JobMemory, Launched};
 use crate::sidecar::answer::known_secrets::KnownSecrets;
 use crate::sidecar::answer::scrub::{Scrubber, REDACTED};
@@ -299,14 +300,14 @@ pub fn clean(
     }
     let kept: Vec<(String, Value)> = restored_whole
         .into_iter()
-        .filter_map(|pointer| {
-            let taken = value.pointer_mut(&pointer).map(Value::take)?;
-            Some((pointer, taken))
+        .filter_map(|at| {
+            let taken = pointer::get_mut(&mut value, &at).map(Value::take)?;
+            Some((at, taken))
         })
         .collect();
     cleaned.redacted = scrubber.scrub_value(&mut value);
-    for (pointer, params) in kept {
-        if let Some(slot) = value.pointer_mut(&pointer) {
+    for (at, params) in kept {
+        if let Some(slot) = pointer::get_mut(&mut value, &at) {
             *slot = params;
         }
     }

@@ -26,6 +26,7 @@ use serde_json::Value;
 use tracing::{debug, warn};
 
 use crate::placeholders::grammar::may_contain_placeholder;
+use crate::placeholders::pointer;
 use crate::placeholders::{
     apply, is_enveloped, parse_body, plan_within, scan, RewriteError, Scope,
 };
@@ -149,8 +150,7 @@ pub async fn resolve(
     }
     let names = scan.credential_names();
     check_names(&names, credentials.upstream().lookup_limits())?;
-    let workflow = body
-        .pointer("/json/workflow")
+    let workflow = pointer::get(&body, "/json/workflow")
         .and_then(Value::as_str)
         .map(str::to_owned);
     if let Some(policy) = policy {
@@ -196,7 +196,10 @@ pub async fn resolve(
         })
         .collect();
     let filled = match target {
-        Target::Job => Launched::new(filled_places(&body, &scan), body.pointer(PARAMS_POINTER)),
+        Target::Job => Launched::new(
+            filled_places(&body, &scan),
+            pointer::get(&body, PARAMS_POINTER),
+        ),
         _ => Launched::default(),
     };
     apply(&mut body, &patch)?;
@@ -266,7 +269,7 @@ pub fn credential_ids_header(ids: &[String]) -> Result<Option<HeaderValue>, Side
 /// A body forwarded as it came; for a job, what the app sent is remembered for its echoes.
 fn unchanged(bytes: Bytes, body: &Value, target: Target) -> Resolution {
     let filled = match target {
-        Target::Job => Launched::new(Vec::new(), body.pointer(PARAMS_POINTER)),
+        Target::Job => Launched::new(Vec::new(), pointer::get(body, PARAMS_POINTER)),
         _ => Launched::default(),
     };
     Resolution {
@@ -300,7 +303,7 @@ fn filled_places(body: &Value, scan: &crate::placeholders::Scan) -> Vec<Filled> 
         }
         let (Some(relative), Some(original)) = (
             path.strip_prefix(PARAMS_POINTER),
-            body.pointer(path).and_then(Value::as_str),
+            pointer::get(body, path).and_then(Value::as_str),
         ) else {
             continue;
         };

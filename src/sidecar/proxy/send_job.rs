@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use super::{Proxy, RequestStats};
 use crate::http::body::Body;
+use crate::placeholders::pointer;
 use crate::sidecar::answer::withhold::Watched;
 use crate::sidecar::answer::{Echo, Treatment};
 use crate::sidecar::error::{JobOutcome, SidecarError};
@@ -115,7 +116,7 @@ impl Proxy {
 /// `json.nonce`.
 fn has_nonce(body: &[u8]) -> bool {
     serde_json::from_slice::<Value>(body).is_ok_and(|body| {
-        body.pointer("/json/nonce")
+        pointer::get(&body, "/json/nonce")
             .and_then(Value::as_str)
             .is_some_and(|nonce| !nonce.is_empty())
     })
