@@ -142,6 +142,11 @@ pub struct ServeArgs {
     #[arg(long, help_heading = "Connections", value_name = "COUNT", env = "LIBRETTO_SIDECAR_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
+    /// Threads serving connections, each with its own runtime and upstream pool; a connection
+    /// stays on one from start to end. Default: one per CPU the process may use.
+    #[arg(long, help_heading = "Connections", value_name = "COUNT", env = "LIBRETTO_SIDECAR_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+
     /// How long a client may take to send a request's headers.
     #[arg(long, help_heading = "Connections", value_name = "DURATION", env = "LIBRETTO_SIDECAR_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,

@@ -248,7 +248,9 @@ impl ServeConfig {
                 max_header_bytes: args.max_header_bytes,
                 max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
                 idle_timeout: args.idle_timeout,
-                worker_threads: crate::runtime::workers::default_count(),
+                worker_threads: args
+                    .workers
+                    .map_or_else(crate::runtime::workers::default_count, usize::from),
                 ..ServerOptions::default()
             },
             remember_jobs: args.remember_jobs,

@@ -95,6 +95,21 @@ fn defaults_follow_the_documentation() {
         "the key came from the environment"
     );
     assert_eq!(config.cache.stale_if_error, None);
+    assert_eq!(
+        config.server.worker_threads,
+        crate::runtime::workers::default_count()
+    );
+}
+
+#[test]
+fn workers_are_counted_from_one() {
+    let args = serve_args(&["--workers", "3"]);
+    let config = ServeConfig::from_args(&args, Some(Secret::new("k"))).unwrap();
+    assert_eq!(config.server.worker_threads, 3);
+    let mut argv = vec!["libretto-sidecar", "serve", "--workers", "0"];
+    assert!(Cli::try_parse_from(&argv).is_err());
+    argv[3] = "-1";
+    assert!(Cli::try_parse_from(&argv).is_err());
 }
 
 #[test]
