@@ -231,7 +231,7 @@ impl Proxy {
                     other => other.map_err(SidecarError::forward)?,
                 };
                 let watched = Watched::of_path(route.normalized());
-                Ok(self.answer(response, treatment, watched, stats).await?.0)
+                Ok(self.answer(response, &treatment, watched, stats).await?.0)
             }
             Kind::Job | Kind::Schedule => {
                 let target = match kind {
@@ -281,7 +281,7 @@ impl Proxy {
                     path_and_query: &path_and_query,
                     headers,
                     body,
-                    echo,
+                    treatment: Treatment::Clean(echo),
                     stale: AtomicBool::new(stale),
                     job: kind == Kind::Job,
                 };
@@ -316,7 +316,7 @@ impl Proxy {
                 }
                 let treatment = Treatment::Clean(Echo::None);
                 Ok(self
-                    .answer(response, treatment, Watched::None, stats)
+                    .answer(response, &treatment, Watched::None, stats)
                     .await?
                     .0)
             }
@@ -360,7 +360,7 @@ impl Proxy {
     async fn answer(
         &self,
         response: Response<Incoming>,
-        treatment: Treatment,
+        treatment: &Treatment,
         watched: Watched,
         stats: &mut RequestStats,
     ) -> Result<(Response<Body>, Option<String>), SidecarError> {

@@ -7,7 +7,10 @@
 //! [`ANSWER_LIMIT`], and parsed; for a job this sidecar launched, the `params` get the app's own
 //! text back; then every string is scrubbed of every secret value the sidecar knows; and the
 //! checked value is serialized again, with a fresh `Content-Length` (never the original bytes,
-//! which may hold what the parser dropped, such as a duplicate key). A JSON answer that cannot
+//! which may hold what the parser dropped, such as a duplicate key). The one exception is an
+//! answer with nothing to restore whose bytes hold no escape and no known secret (the usual
+//! `jobs/create` answer): it is sent as it came, and a created job's id is read from it by a
+//! borrowing parse, not a parse into a value. A JSON answer that cannot
 //! be checked (larger than the limit, compressed, unreadable) is refused with 502 rather than
 //! passed on unchecked. Every other textual answer (text, HTML, XML, NDJSON, an event stream,
 //! or no content type at all) is scrubbed as it streams (see [`crate::sidecar::answer::scrub_stream`]), without
@@ -126,7 +129,7 @@ impl Answers {
     pub async fn finish(
         &self,
         response: Response<Incoming>,
-        treatment: Treatment,
+        treatment: &Treatment,
     ) -> Result<Finished, SidecarError> {
         self.finish_watched(response, treatment, Watched::None)
             .await
@@ -138,7 +141,7 @@ impl Answers {
     pub async fn finish_watched(
         &self,
         response: Response<Incoming>,
-        treatment: Treatment,
+        treatment: &Treatment,
         watched: Watched,
     ) -> Result<Finished, SidecarError> {
         let (mut parts, body) = response.into_parts();
@@ -197,7 +200,7 @@ impl Answers {
         if withholding && !self.learning.is_complete() && !may_pass(&bytes, watched, &self.jobs) {
             return Err(SidecarError::NotReady);
         }
-        let cleaned = clean(&bytes, &echo, success, &self.jobs, &self.known.scrubber())?;
+        let cleaned = clean(&bytes, echo, success, &self.jobs, &self.known.scrubber())?;
         let body = cleaned.body.clone().unwrap_or(bytes);
         parts.headers.remove(header::TRANSFER_ENCODING);
         parts
@@ -240,15 +243,30 @@ pub fn clean(
     if bytes.is_empty() {
         return Ok(Cleaned::default());
     }
-    if *echo == Echo::None
+    let plain = matches!(echo, Echo::None | Echo::JobCreated(_))
         && !bytes.contains(&b'\\')
         && std::str::from_utf8(bytes).is_ok()
-        && !scrubber.is_match(bytes)
-    {
+        && !scrubber.is_match(bytes);
+    if plain {
         // Without a backslash every string, key and number of the answer is its raw bytes, and
         // no known secret is among them: there is nothing to restore or scrub, so the answer
-        // is not parsed.
-        return Ok(Cleaned::default());
+        // is not parsed into a value. A created job's id is read by a parse that borrows it;
+        // an answer that parse does not take (a key twice, another shape) goes the long way.
+        match echo {
+            Echo::JobCreated(filled) if success => {
+                if let Ok(created) = serde_json::from_slice::<Created<'_>>(bytes) {
+                    let job_id = created.json.and_then(|output| output.job_id);
+                    if let Some(job_id) = job_id {
+                        jobs.remember(job_id, filled);
+                    }
+                    return Ok(Cleaned {
+                        job_id: job_id.map(str::to_owned),
+                        ..Cleaned::default()
+                    });
+                }
+            }
+            _ => return Ok(Cleaned::default()),
+        }
     }
     let Ok(mut value) = serde_json::from_slice::<Value>(bytes) else {
         let text = std::str::from_utf8(bytes).map_err(|_| SidecarError::AnswerUnchecked {
@@ -324,6 +342,20 @@ pub fn clean(
     let text = serde_json::to_vec(&value).map_err(|_| SidecarError::Serialize)?;
     cleaned.body = Some(Bytes::from(text));
     Ok(cleaned)
+}
+
+/// The part of a `jobs/create` answer the job memory needs, borrowed from an answer without
+/// escapes.
+#[derive(serde::Deserialize)]
+struct Created<'a> {
+    #[serde(borrow)]
+    json: Option<CreatedOutput<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct CreatedOutput<'a> {
+    #[serde(borrow)]
+    job_id: Option<&'a str>,
 }
 
 /// Puts the app's text back into `job[key]` when `job.job_id` is a job launched here; when the

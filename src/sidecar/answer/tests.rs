@@ -18,13 +18,57 @@ fn text(cleaned: &Cleaned) -> Value {
 }
 
 #[test]
+fn a_created_job_answer_is_read_the_long_way_when_it_must_be() {
+    let jobs = JobMemory::default();
+    let scrubber = Scrubber::new(["hunter22"]);
+    // An escape, a known secret, a key twice: parsed into a value, checked, serialized again.
+    for (answer, job_id) in [
+        (&br#"{"json":{"job_id":"j\u0032","note":"x"}}"#[..], "j2"),
+        (br#"{"json":{"job_id":"j3","note":"hunter22"}}"#, "j3"),
+        (br#"{"json":{"job_id":"j4","job_id":"j5"}}"#, "j5"),
+    ] {
+        let cleaned = clean(answer, &Echo::JobCreated(filled()), true, &jobs, &scrubber).unwrap();
+        assert_eq!(cleaned.job_id.as_deref(), Some(job_id));
+        assert_eq!(text(&cleaned)["json"]["job_id"], job_id);
+        assert!(jobs.knows(job_id), "{job_id}");
+    }
+    assert_eq!(
+        text(
+            &clean(
+                br#"{"json":{"job_id":"j3","note":"hunter22"}}"#,
+                &Echo::JobCreated(filled()),
+                true,
+                &jobs,
+                &scrubber
+            )
+            .unwrap()
+        )["json"]["note"],
+        REDACTED
+    );
+    // A failed job creation teaches nothing and, with nothing to scrub, is sent as it came.
+    let failed = clean(
+        br#"{"json":{"job_id":"j6"}}"#,
+        &Echo::JobCreated(filled()),
+        false,
+        &jobs,
+        &scrubber,
+    )
+    .unwrap();
+    assert_eq!((failed.job_id, failed.body), (None, None));
+    assert!(!jobs.knows("j6"));
+}
+
+#[test]
 fn a_created_job_is_remembered_and_its_echoes_restored() {
     let jobs = JobMemory::default();
     let scrubber = Scrubber::new(["hunter22"]);
     let created = br#"{"json":{"success":true,"job_id":"j1"}}"#;
     let cleaned = clean(created, &Echo::JobCreated(filled()), true, &jobs, &scrubber).unwrap();
     assert_eq!(cleaned.job_id.as_deref(), Some("j1"));
-    assert_eq!(text(&cleaned)["json"]["job_id"], "j1");
+    // Nothing to scrub in it: the answer is sent as it came.
+    assert_eq!(cleaned.body, None);
+    let sent: Value = serde_json::from_slice(created).unwrap();
+    assert_eq!(sent["json"]["job_id"], "j1");
 
     let got = json!({"json": {"job_id": "j1", "params": {"password": "hunter22", "n": 1.50}}});
     let cleaned = clean(

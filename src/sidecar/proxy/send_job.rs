@@ -21,7 +21,7 @@ use super::{Proxy, RequestStats};
 use crate::http::body::Body;
 use crate::placeholders::pointer;
 use crate::sidecar::answer::withhold::Watched;
-use crate::sidecar::answer::{Echo, Treatment};
+use crate::sidecar::answer::Treatment;
 use crate::sidecar::error::{JobOutcome, SidecarError};
 
 /// One request to send: where, with what, and what its answer may echo.
@@ -30,7 +30,8 @@ pub(super) struct Outgoing<'a> {
     pub(super) path_and_query: &'a str,
     pub(super) headers: HeaderMap,
     pub(super) body: Bytes,
-    pub(super) echo: Echo,
+    /// How its answer is treated: checked, with what it may echo.
+    pub(super) treatment: Treatment,
     /// A value filled in was served from an expired cache entry (counted once it is sent).
     pub(super) stale: AtomicBool,
     /// A `jobs/create`: its transport failures carry an outcome, and a nonce allows a retry.
@@ -107,8 +108,8 @@ impl Proxy {
             // Counted once, when the expired value has first reached the upstream.
             self.inner.metrics.stale_serve();
         }
-        let treatment = Treatment::Clean(send.echo.clone());
-        self.answer(response, treatment, Watched::None, stats).await
+        self.answer(response, &send.treatment, Watched::None, stats)
+            .await
     }
 }
 
