@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use json_patch::jsonptr::PointerBuf;
+use json_patch::jsonptr::{PointerBuf, Token};
 use serde_json::Value;
 
 use crate::placeholders::grammar::{Placeholder, Template};
@@ -89,7 +89,7 @@ pub fn scan_with(body: &Value, scope: Scope, collect: Collect) -> (Scan, Vec<Rew
     let mut walker = Walker {
         scope,
         collect,
-        path: PointerBuf::root(),
+        path: Vec::new(),
         scan: Scan::default(),
         errors: Vec::new(),
     };
@@ -112,20 +112,36 @@ enum Zone {
     Outside,
 }
 
-struct Walker {
+/// One step from a value to a member of it.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The walk over a body. The path to where it stands is kept as borrowed steps and made into
+/// a JSON Pointer only for a string that is recorded (a site or an error).
+struct Walker<'a> {
     scope: Scope,
     collect: Collect,
-    path: PointerBuf,
+    path: Vec<Step<'a>>,
     scan: Scan,
     errors: Vec<RewriteError>,
 }
 
-impl Walker {
+impl<'a> Walker<'a> {
+    fn pointer(&self) -> PointerBuf {
+        PointerBuf::from_tokens(self.path.iter().map(|step| match *step {
+            Step::Key(key) => Token::new(key),
+            Step::Index(index) => Token::from(index),
+        }))
+    }
+
     fn done(&self) -> bool {
         self.collect == Collect::First && !self.errors.is_empty()
     }
 
-    fn value(&mut self, value: &Value, zone: Zone) {
+    fn value(&mut self, value: &'a Value, zone: Zone) {
         if self.done() {
             return;
         }
@@ -134,17 +150,17 @@ impl Walker {
             Value::Array(items) => {
                 let inner = Self::child_zone(zone, None);
                 for (index, item) in items.iter().enumerate() {
-                    self.path.push_back(index);
+                    self.path.push(Step::Index(index));
                     self.value(item, inner);
-                    self.path.pop_back();
+                    self.path.pop();
                 }
             }
             Value::Object(members) => {
                 for (key, item) in members {
-                    self.path.push_back(key.as_str());
+                    self.path.push(Step::Key(key));
                     self.key(key);
                     self.value(item, Self::child_zone(zone, Some(key)));
-                    self.path.pop_back();
+                    self.path.pop();
                 }
             }
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
@@ -202,13 +218,13 @@ impl Walker {
                 match first {
                     Some(first) if !self.allowed(zone) => self.not_allowed(Some(first), location),
                     _ => self.scan.sites.push(Site {
-                        path: self.path.clone(),
+                        path: self.pointer(),
                         template,
                     }),
                 }
             }
             Err(err) if self.allowed(zone) => self.errors.push(RewriteError::Invalid {
-                path: self.path.to_string(),
+                path: self.pointer().to_string(),
                 credential: err.name,
                 offset: err.offset,
                 kind: err.kind,
@@ -229,7 +245,7 @@ impl Walker {
             None => (None, None),
         };
         self.errors.push(RewriteError::NotAllowed {
-            path: self.path.to_string(),
+            path: self.pointer().to_string(),
             credential,
             field,
             location,

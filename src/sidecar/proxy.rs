@@ -20,8 +20,9 @@
 //! reads; after it, every upstream answer goes through the [`Answers`] step (echoes restored,
 //! secrets scrubbed). Every forwarded request carries the sidecar's `Via` entry (the loop
 //! guard, [`guard::via`]). Each request ends with one "Request finished" line (status, duration,
-//! placeholders, cache hits and misses); each resolved placeholder gives one event on the
-//! `audit` target (credential, field, `params_path`, workflow, job id), never a value.
+//! placeholders, cache hits and misses); each credential field a job used gives one event on
+//! the `audit` target (credential, field, the `params_paths` it filled, workflow, job id),
+//! never a value.
 //! Every request is counted in the metrics by route and status, and every refusal by its
 //! error code. The bodies read whole are held in memory, so on an upstream 401 they can be
 //! sent once more with a re-read key; streamed bodies cannot.
@@ -390,15 +391,29 @@ fn refuse_encoded(headers: &HeaderMap) -> Result<(), SidecarError> {
     }
 }
 
-/// One audit event per resolved placeholder: which credential and field went into which
-/// workflow's job. Never a value.
+/// One audit event per credential field a job used: which credential and field went into which
+/// workflow's job, and every place in the body it filled (`params_paths`, a JSON array of
+/// pointers in document order, with their count). Never a value. A job filling one password
+/// into five places is one event, not five: each line costs the request thread its formatting.
 fn audit(uses: &[resolve::Use], workflow: Option<&str>, job_id: Option<&str>, status: Option<u16>) {
+    let mut accesses: Vec<(&str, Option<&str>, Vec<&str>)> = Vec::new();
     for used in uses {
+        let key = (used.credential.as_str(), used.field.as_deref());
+        match accesses
+            .iter_mut()
+            .find(|(name, field, _)| (*name, *field) == key)
+        {
+            Some((_, _, paths)) => paths.push(&used.path),
+            None => accesses.push((key.0, key.1, vec![used.path.as_str()])),
+        }
+    }
+    for (credential, field, paths) in accesses {
         info!(
             target: "audit",
-            credential = %used.credential,
-            field = used.field.as_deref(),
-            params_path = %used.path,
+            credential = %credential,
+            field,
+            params_paths = %serde_json::Value::from(paths.as_slice()),
+            placeholders = paths.len(),
             workflow,
             job_id,
             upstream_status = status,

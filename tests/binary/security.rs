@@ -395,3 +395,58 @@ async fn nothing_secret_reaches_the_output_at_trace_level() {
             .join("\n")
     );
 }
+
+#[tokio::test]
+async fn the_audit_trail_has_one_event_per_credential_field_a_job_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, url) = start(dir.path(), &[], "audit=info").await;
+    let client = TestClient::new(url);
+    let params = json!({
+        "first": "{{credential:portal-production/password}}",
+        "user": "{{credential:portal-production/username}}",
+        "list": ["x", "{{credential:portal-production/password}}"],
+        "a,b": "pw: {{credential:portal-production/password}}"});
+    let job = call(
+        &client,
+        "jobs/create",
+        json!({"workflow": "audit-login", "params": params}),
+    )
+    .await;
+    assert_eq!(job.status, 200, "{}", job.json);
+    let job_id = job.json["json"]["job_id"].as_str().unwrap().to_owned();
+    let stderr = wait_for(STEP, || {
+        let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+        (stderr.matches("Credential resolved").count() >= 2).then_some(stderr)
+    })
+    .await
+    .expect("the audit events are logged");
+    let events: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("Credential resolved"))
+        .collect();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let password = events
+        .iter()
+        .find(|line| line.contains("field=\"password\""))
+        .expect("the password's event");
+    assert!(
+        password.contains(
+            r#"params_paths=["/json/params/first","/json/params/list/1","/json/params/a,b"]"#
+        ) && password.contains("placeholders=3")
+            && password.contains("credential=portal-production")
+            && password.contains("workflow=\"audit-login\"")
+            && password.contains(&job_id),
+        "{password}"
+    );
+    let username = events
+        .iter()
+        .find(|line| line.contains("field=\"username\""))
+        .expect("the username's event");
+    assert!(
+        username.contains(r#"params_paths=["/json/params/user"]"#)
+            && username.contains("placeholders=1"),
+        "{username}"
+    );
+    assert_clean("stderr", &stderr);
+    drop(child);
+}

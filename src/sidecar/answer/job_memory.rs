@@ -22,6 +22,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hashlink::linked_hash_map::Entry;
 use hashlink::LinkedHashMap;
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -173,7 +174,9 @@ impl JobKey {
 
 /// The records in the order they were made, with their total weight.
 struct Store {
-    jobs: LinkedHashMap<JobKey, Record>,
+    /// Hashed with foldhash (seeded per process): job ids come from the upstream, and one
+    /// hash per remembered job is most of what remembering costs besides the compression.
+    jobs: LinkedHashMap<JobKey, Record, foldhash::fast::RandomState>,
     weight: u64,
 }
 
@@ -210,7 +213,7 @@ impl JobMemory {
         Self {
             inner: Arc::new(Inner {
                 store: Mutex::new(Store {
-                    jobs: LinkedHashMap::new(),
+                    jobs: LinkedHashMap::with_hasher(foldhash::fast::RandomState::default()),
                     weight: 0,
                 }),
                 capacity,
@@ -269,11 +272,12 @@ impl JobMemory {
         }
         let key = JobKey::of(job_id);
         let mut store = self.store();
-        if store.jobs.contains_key(&key) {
-            return;
+        let weight = u64::from(record.weight);
+        match store.jobs.entry(key) {
+            Entry::Occupied(_) => return,
+            Entry::Vacant(slot) => drop(slot.insert(record)),
         }
-        store.weight += u64::from(record.weight);
-        store.jobs.insert(key, record);
+        store.weight += weight;
         while store.weight > self.inner.capacity {
             store.pop_front();
         }
