@@ -12,6 +12,16 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 /// Removes the hop-by-hop headers of RFC 9110 §7.6.1: `Connection` and every header it names,
 /// `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding` and `Upgrade`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one look at the names costs less than a lookup per name.
+    let hop = |name: &HeaderName| {
+        matches!(
+            name.as_str(),
+            "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+        ) || name.as_str().starts_with("proxy-")
+    };
+    if !headers.keys().any(hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()

@@ -8,9 +8,9 @@
 //! text back; then every string is scrubbed of every secret value the sidecar knows; and the
 //! checked value is serialized again, with a fresh `Content-Length` (never the original bytes,
 //! which may hold what the parser dropped, such as a duplicate key). The one exception is an
-//! answer with nothing to restore whose bytes hold no escape and no known secret (the usual
-//! `jobs/create` answer): it is sent as it came, and a created job's id is read from it by a
-//! borrowing parse, not a parse into a value. A JSON answer that cannot
+//! answer whose bytes hold no escape and no known secret and which echoes no job launched here
+//! (the usual `jobs/create` answer, and echoes of other jobs): it is sent as it came, the ids
+//! it names read by a borrowing parse (see [`plain`]). A JSON answer that cannot
 //! be checked (larger than the limit, compressed, unreadable) is refused with 502 rather than
 //! passed on unchecked. Every other textual answer (text, HTML, XML, NDJSON, an event stream,
 //! or no content type at all) is scrubbed as it streams (see [`crate::sidecar::answer::scrub_stream`]), without
@@ -23,6 +23,7 @@
 
 pub mod job_memory;
 pub mod known_secrets;
+mod plain;
 pub mod scrub;
 pub(crate) mod scrub_stream;
 pub(crate) mod segment;
@@ -243,30 +244,8 @@ pub fn clean(
     if bytes.is_empty() {
         return Ok(Cleaned::default());
     }
-    let plain = matches!(echo, Echo::None | Echo::JobCreated(_))
-        && !bytes.contains(&b'\\')
-        && std::str::from_utf8(bytes).is_ok()
-        && !scrubber.is_match(bytes);
-    if plain {
-        // Without a backslash every string, key and number of the answer is its raw bytes, and
-        // no known secret is among them: there is nothing to restore or scrub, so the answer
-        // is not parsed into a value. A created job's id is read by a parse that borrows it;
-        // an answer that parse does not take (a key twice, another shape) goes the long way.
-        match echo {
-            Echo::JobCreated(filled) if success => {
-                if let Ok(created) = serde_json::from_slice::<Created<'_>>(bytes) {
-                    let job_id = created.json.and_then(|output| output.job_id);
-                    if let Some(job_id) = job_id {
-                        jobs.remember(job_id, filled);
-                    }
-                    return Ok(Cleaned {
-                        job_id: job_id.map(str::to_owned),
-                        ..Cleaned::default()
-                    });
-                }
-            }
-            _ => return Ok(Cleaned::default()),
-        }
+    if let Some(cleaned) = plain::clean_plain(bytes, echo, success, jobs, scrubber) {
+        return Ok(cleaned);
     }
     let Ok(mut value) = serde_json::from_slice::<Value>(bytes) else {
         let text = std::str::from_utf8(bytes).map_err(|_| SidecarError::AnswerUnchecked {
@@ -342,20 +321,6 @@ pub fn clean(
     let text = serde_json::to_vec(&value).map_err(|_| SidecarError::Serialize)?;
     cleaned.body = Some(Bytes::from(text));
     Ok(cleaned)
-}
-
-/// The part of a `jobs/create` answer the job memory needs, borrowed from an answer without
-/// escapes.
-#[derive(serde::Deserialize)]
-struct Created<'a> {
-    #[serde(borrow)]
-    json: Option<CreatedOutput<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-struct CreatedOutput<'a> {
-    #[serde(borrow)]
-    job_id: Option<&'a str>,
 }
 
 /// Puts the app's text back into `job[key]` when `job.job_id` is a job launched here; when the

@@ -184,3 +184,63 @@ fn an_answer_without_escapes_or_secrets_is_not_rewritten_and_one_with_them_is() 
     let cleaned = clean(raw, &Echo::None, true, &jobs, &scrubber).unwrap();
     assert!(!String::from_utf8_lossy(&cleaned.body.unwrap()).contains("hunter22"));
 }
+
+#[test]
+fn echoes_of_jobs_not_launched_here_are_sent_as_they_came() {
+    let jobs = JobMemory::default();
+    let scrubber = Scrubber::new(["hunter22"]);
+    let created = br#"{"json":{"job_id":"mine"}}"#;
+    clean(created, &Echo::JobCreated(filled()), true, &jobs, &scrubber).unwrap();
+    let restored = |cleaned: &Cleaned| text(cleaned)["json"]["params"]["password"].clone();
+
+    // Other jobs, nothing to scrub: no value parsed, no body of the sidecar's own.
+    for (answer, echo) in [
+        (
+            &br#"{"json":{"job_id":"other","params":{"password":"x"}}}"#[..],
+            Echo::JobGet,
+        ),
+        (
+            br#"{"json":{"id":"other","job_params":{}}}"#,
+            Echo::DebugReport,
+        ),
+        (
+            br#"{"json":{"jobs":[{"job_id":"a"},{"id":"b"},{}],"next_cursor":null}}"#,
+            Echo::JobList,
+        ),
+        (br#"{"json":{"jobs":[]}}"#, Echo::JobList),
+        (br#"{"json":{"job_id":"mine"}}"#, Echo::JobGet),
+    ] {
+        let cleaned = clean(answer, &echo, false, &jobs, &scrubber).unwrap();
+        assert_eq!(cleaned, Cleaned::default(), "a failure: {echo:?}");
+        if answer != br#"{"json":{"job_id":"mine"}}"# {
+            let cleaned = clean(answer, &echo, true, &jobs, &scrubber).unwrap();
+            assert_eq!(cleaned, Cleaned::default(), "{echo:?}");
+        }
+    }
+
+    // A job launched here, by either id, in any echo: the long way, restored.
+    let got = br#"{"json":{"job_id":"mine","params":{"password":"filled"}}}"#;
+    let cleaned = clean(got, &Echo::JobGet, true, &jobs, &scrubber).unwrap();
+    assert_eq!(cleaned.restored, 1);
+    assert_eq!(restored(&cleaned), "{{credential:portal/password}}");
+    let listed = br#"{"json":{"jobs":[{"job_id":"a"},{"id":"mine","params":{"password":"f"}}]}}"#;
+    let cleaned = clean(listed, &Echo::JobList, true, &jobs, &scrubber).unwrap();
+    assert_eq!(cleaned.restored, 1);
+    let report = br#"{"json":{"id":"mine","job_params":{"password":"f"}}}"#;
+    let cleaned = clean(report, &Echo::DebugReport, true, &jobs, &scrubber).unwrap();
+    assert_eq!(cleaned.restored, 1);
+
+    // Shapes the borrowing parse does not take go the long way too, and are checked.
+    for odd in [
+        &br#"{"json":{"job_id":7,"id":"mine","params":{"password":"f"}}}"#[..],
+        br#"{"json":{"job_id":"x","job_id":"y"}}"#,
+        br#"{"json":"text"}"#,
+    ] {
+        let cleaned = clean(odd, &Echo::JobGet, true, &jobs, &scrubber).unwrap();
+        assert!(cleaned.body.is_some(), "{}", String::from_utf8_lossy(odd));
+        assert_eq!(cleaned.restored, 0);
+    }
+    let odd_list = br#"{"json":{"jobs":["mine"]}}"#;
+    let cleaned = clean(odd_list, &Echo::JobList, true, &jobs, &scrubber).unwrap();
+    assert!(cleaned.body.is_some());
+}
