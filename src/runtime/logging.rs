@@ -115,20 +115,13 @@ pub fn flush() {
 
 /// The JSON lines layer: one flat object per event (`timestamp`, `level`, `target`, the
 /// message and the event's fields, and the fields of every span it happens in, such as a
-/// request's `request_id`, `method`, `path` and `route`), each name once.
-pub fn json_layer<S, W>(writer: W) -> json_subscriber::JsonLayer<S, W>
+/// request's `request_id`, `method`, `path` and `route`), each name once (see
+/// [`crate::runtime::json_lines`]).
+pub fn json_layer<W>(writer: W) -> crate::runtime::json_lines::JsonLines<W>
 where
-    S: tracing::Subscriber + for<'lookup> tracing_subscriber::registry::LookupSpan<'lookup>,
     W: for<'writer> tracing_subscriber::fmt::MakeWriter<'writer> + 'static,
 {
-    let mut layer = json_subscriber::JsonLayer::new(writer);
-    layer
-        .with_timer("timestamp", tracing_subscriber::fmt::time::SystemTime)
-        .with_level("level")
-        .with_target("target")
-        .with_flattened_event()
-        .with_top_level_flattened_span_list();
-    layer
+    crate::runtime::json_lines::JsonLines::new(writer)
 }
 
 /// Reports the error that stops the process: with `--log-format json` one JSON log line,
