@@ -136,7 +136,7 @@ fn resolve<'v>(
     };
     match stored {
         Value::Object(_) | Value::Array(_) => {
-            pointer::get(stored, &placeholder.json_pointer()).ok_or_else(|| not_found(None))
+            pointer::get_relative(stored, field).ok_or_else(|| not_found(None))
         }
         scalar => Err(not_found(Some(json_type_name(scalar)))),
     }

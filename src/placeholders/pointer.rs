@@ -12,7 +12,20 @@ use serde_json::Value;
 
 /// The value `pointer` refers to in `value`, if any.
 pub fn get<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
-    tokens(pointer)?.try_fold(value, |target, token| match target {
+    walk(value, tokens(pointer)?)
+}
+
+/// The value under `value` at `relative`, a pointer without its leading `/` (a placeholder's
+/// field, such as `oauth/client_id`).
+pub fn get_relative<'v>(value: &'v Value, relative: &str) -> Option<&'v Value> {
+    walk(value, relative.split('/').map(unescape))
+}
+
+fn walk<'v, 't>(
+    value: &'v Value,
+    mut tokens: impl Iterator<Item = Cow<'t, str>>,
+) -> Option<&'v Value> {
+    tokens.try_fold(value, |target, token| match target {
         Value::Object(map) => map.get(token.as_ref()),
         Value::Array(list) => index(&token).and_then(|at| list.get(at)),
         _ => None,
@@ -38,14 +51,17 @@ fn tokens(pointer: &str) -> Option<impl Iterator<Item = Cow<'_, str>>> {
     Some(
         rest.into_iter()
             .flat_map(|rest| rest.split('/'))
-            .map(|token| {
-                if token.contains('~') {
-                    Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
-                } else {
-                    Cow::Borrowed(token)
-                }
-            }),
+            .map(unescape),
     )
+}
+
+/// A reference token unescaped (`~1` is `/`, `~0` is `~`), copied only when it holds a `~`.
+fn unescape(token: &str) -> Cow<'_, str> {
+    if token.contains('~') {
+        Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+    } else {
+        Cow::Borrowed(token)
+    }
 }
 
 /// An array index as RFC 6901 spells it: `0`, or digits not starting with `0`.
@@ -90,6 +106,18 @@ mod tests {
             assert_eq!(
                 get_mut(&mut body, pointer).map(|found| found.clone()),
                 expected
+            );
+        }
+        for relative in [
+            "json/params/a~1b",
+            "json/params/m~0n/1/",
+            "json",
+            "json/nope",
+        ] {
+            assert_eq!(
+                get_relative(&body, relative),
+                body.pointer(&format!("/{relative}")),
+                "{relative}"
             );
         }
         *get_mut(&mut body, "/json/params/m~0n/0").unwrap() = json!("changed");

@@ -7,6 +7,7 @@
 //! keys seen so far; it stops at the first repeat and reports its JSON Pointer. A body that is
 //! not JSON at all is not this check's business (the parse that follows answers it).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -83,13 +84,13 @@ impl<'de> DeserializeSeed<'de> for Unique<'_, '_> {
     }
 }
 
-/// The keys an object has named so far.
-enum Seen {
-    Few(Vec<String>),
-    Many(HashSet<String>),
+/// The keys an object has named so far, borrowed from the body where they hold no escape.
+enum Seen<'de> {
+    Few(Vec<Cow<'de, str>>),
+    Many(HashSet<Cow<'de, str>>),
 }
 
-impl Seen {
+impl<'de> Seen<'de> {
     fn contains(&self, key: &str) -> bool {
         match self {
             Self::Few(keys) => keys.iter().any(|seen| seen == key),
@@ -97,11 +98,11 @@ impl Seen {
         }
     }
 
-    fn insert(&mut self, key: String) {
+    fn insert(&mut self, key: Cow<'de, str>) {
         match self {
             Self::Few(keys) if keys.len() < SMALL_OBJECT => keys.push(key),
             Self::Few(keys) => {
-                let mut set: HashSet<String> = keys.drain(..).collect();
+                let mut set: HashSet<Cow<'de, str>> = keys.drain(..).collect();
                 set.insert(key);
                 *self = Self::Many(set);
             }
@@ -160,7 +161,7 @@ impl<'de> Visitor<'de> for Unique<'_, '_> {
         // With `arbitrary_precision`, a number arrives as a one-member map under a private key;
         // its value is a string and it cannot repeat, so the walk below handles it as is.
         let mut seen = Seen::Few(Vec::new());
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             let segment = Segment {
                 parent: self.at,
                 token: Token::Key(&key),
@@ -176,6 +177,31 @@ impl<'de> Visitor<'de> for Unique<'_, '_> {
             seen.insert(key);
         }
         Ok(())
+    }
+}
+
+/// An object key as the body spells it: borrowed from the bytes, or unescaped into a string.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_owned())))
+            }
+            fn visit_string<E>(self, key: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
