@@ -128,9 +128,24 @@ impl Default for ServerOptions {
     }
 }
 
-/// Binds a TCP listener; port 0 picks a free port.
+/// The accept queue asked of the kernel (which caps it at `net.core.somaxconn`, 4096 by
+/// default). The runtime's own default is 128: a burst of 500 connections at once (an app
+/// scaling out) overflowed it, and every connection past it waited a second for its SYN to be
+/// sent again.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a TCP listener with a [`LISTEN_BACKLOG`] accept queue; port 0 picks a free port.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As the standard library's listeners do on Unix: a restart may bind a port whose old
+    // connections are still in TIME_WAIT (never one another process listens on).
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The line printed on start-up, once the listener is bound.
@@ -336,5 +351,32 @@ async fn refuse_over_capacity(
     ));
     if let Err(err) = http1.serve_connection(io, service).await {
         debug!(error = %err, "Refused connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connections queue in the kernel until the accept loop takes them: 600 at once all
+    /// complete their handshake though none is accepted yet (with the runtime's default queue
+    /// of 128 the rest waited a second for a SYN sent again, or never connected).
+    #[tokio::test]
+    async fn a_burst_of_connections_fits_the_accept_queue() {
+        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connects = (0..600).map(|_| {
+            tokio::time::timeout(
+                Duration::from_millis(800),
+                tokio::net::TcpStream::connect(addr),
+            )
+        });
+        let done = futures_util::future::join_all(connects).await;
+        let connected = done
+            .iter()
+            .filter(|result| matches!(result, Ok(Ok(_))))
+            .count();
+        assert_eq!(connected, 600);
+        drop(listener);
     }
 }
