@@ -58,12 +58,16 @@ pub fn init(format: LogFormat) -> LogFlush {
     let (filter, invalid) = filter_from(rust_log.as_deref());
     // Lines are written to stderr by a thread of their own: a request's lines cost it a copy
     // into a queue, not a write each. When the queue is full, logging waits (lossy off): an
-    // audit line is never dropped.
+    // audit line is never dropped. The thread writes the lines it finds queued through a
+    // buffer and flushes it once the queue is empty: one `write` a batch, not one a line.
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .buffered_lines_limit(LOG_QUEUE_LINES)
         .lossy(false)
         .thread_name("log-writer")
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(
+            LOG_WRITE_BUFFER,
+            std::io::stderr(),
+        ));
     match format {
         LogFormat::Text => {
             // Colours only on a terminal: a log file or collector gets plain `key=value` text.
@@ -91,6 +95,9 @@ pub fn init(format: LogFormat) -> LogFlush {
 
 /// Lines waiting for the writer thread, at most; past them logging waits for it.
 const LOG_QUEUE_LINES: usize = 64 * 1024;
+
+/// The writer thread's buffer: a batch of queued lines goes out in writes of up to this much.
+const LOG_WRITE_BUFFER: usize = 64 * 1024;
 
 /// The log writer thread's guard: dropped, it writes out the lines still queued.
 static WRITER: parking_lot::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
