@@ -16,8 +16,12 @@
 //!
 //! Each record is kept small, since a busy app launches a great many jobs: one node of an
 //! insertion-ordered map (`hashlink`) holding the job id and one LZ4-compressed block (the
-//! `params` text, or the filled places), about 210 bytes for a job of 5 placeholders where a
-//! general cache entry of the parsed parts took 1 700.
+//! `params` text, or the filled places). Every block is compressed against the same
+//! dictionary, the first record's text: an app's jobs share their params' keys and
+//! placeholders, so a job of 5 placeholders like the first one but for its `memberId` takes a
+//! block under 32 bytes (about 100 bytes a record in all), where compressed alone it took about
+//! 120 (210 a record) and a general cache entry of the parsed parts 1 700. A job unlike the
+//! first is compressed no worse than alone.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,6 +103,16 @@ struct Record {
     places: u16,
 }
 
+/// The text every record is compressed against: the first record's own (up to
+/// [`DICTIONARY_BYTES`]). An app launches the same few workflows with params of the same
+/// shape, so a job's text is mostly the first one's (its keys, its placeholders) and its block
+/// holds little more than what differs. Kept for the memory's life: every record needs it.
+type Dictionary = std::sync::OnceLock<Box<[u8]>>;
+
+/// The most of the first record's text kept as the dictionary: each compression reads all of
+/// it, so a larger one costs every job more time for a gain only on larger params.
+const DICTIONARY_BYTES: usize = 1024;
+
 /// The flag in [`Record::places`] of a record that holds the whole `params`.
 const WHOLE: u16 = 1 << 15;
 
@@ -106,31 +120,32 @@ const WHOLE: u16 = 1 << 15;
 const MAX_PLACES: u16 = WHOLE - 1;
 
 impl Record {
-    /// The record of a job; `None` when it weighs too much to count.
-    fn of(launched: &Launched, at: u32) -> Option<Self> {
+    /// The record of a job, compressed against `dictionary`; `None` when it weighs too much to
+    /// count.
+    fn of(launched: &Launched, at: u32, dictionary: &Dictionary) -> Option<Self> {
         let weight = u16::try_from(launched.weight()).ok()?;
         let places = u16::try_from(launched.filled.len()).map_or(MAX_PLACES, |n| n.min(MAX_PLACES));
-        Some(match &launched.params {
-            Some(text) => Self {
-                block: lz4_flex::compress_prepend_size(text.as_bytes()).into_boxed_slice(),
-                at,
-                weight,
-                places: places.max(1) | WHOLE,
-            },
+        let (text, places): (std::borrow::Cow<'_, [u8]>, u16) = match &launched.params {
+            Some(text) => (text.as_bytes().into(), places.max(1) | WHOLE),
             None => {
                 let pairs: Vec<[&str; 2]> = launched
                     .filled
                     .iter()
                     .map(|place| [place.pointer.as_str(), place.original.as_str()])
                     .collect();
-                let text = serde_json::to_vec(&pairs).unwrap_or_default();
-                Self {
-                    block: lz4_flex::compress_prepend_size(&text).into_boxed_slice(),
-                    at,
-                    weight,
+                (
+                    serde_json::to_vec(&pairs).unwrap_or_default().into(),
                     places,
-                }
+                )
             }
+        };
+        let dictionary = dictionary.get_or_init(|| text[..text.len().min(DICTIONARY_BYTES)].into());
+        Some(Self {
+            block: lz4_flex::block::compress_prepend_size_with_dict(&text, dictionary)
+                .into_boxed_slice(),
+            at,
+            weight,
+            places,
         })
     }
 
@@ -188,6 +203,7 @@ pub struct JobMemory {
 
 struct Inner {
     store: Mutex<Store>,
+    dictionary: Dictionary,
     capacity: u64,
     ttl_secs: u32,
     epoch: Instant,
@@ -216,6 +232,7 @@ impl JobMemory {
                     jobs: LinkedHashMap::with_hasher(foldhash::fast::RandomState::default()),
                     weight: 0,
                 }),
+                dictionary: Dictionary::new(),
                 capacity,
                 ttl_secs: u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX),
                 epoch: Instant::now(),
@@ -264,7 +281,7 @@ impl JobMemory {
         if launched.is_empty() {
             return;
         }
-        let Some(record) = Record::of(launched, self.now()) else {
+        let Some(record) = Record::of(launched, self.now(), &self.inner.dictionary) else {
             return;
         };
         if u64::from(record.weight) > self.inner.capacity {
@@ -304,7 +321,9 @@ impl JobMemory {
             };
             (record.block.clone(), record.places(), record.whole())
         };
-        let Ok(text) = lz4_flex::decompress_size_prepended(&block) else {
+        let dictionary = self.inner.dictionary.get().map_or(&[][..], |d| &d[..]);
+        let Ok(text) = lz4_flex::block::decompress_size_prepended_with_dict(&block, dictionary)
+        else {
             return Restored::default();
         };
         if whole {

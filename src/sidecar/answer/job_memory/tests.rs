@@ -97,7 +97,8 @@ fn a_record_is_one_small_compressed_block() {
     let (filled, params) = five_placeholders();
     let launched = Launched::new(filled.clone(), Some(&params));
     let text = launched.params.as_ref().unwrap().len();
-    let record = Record::of(&launched, 0).unwrap();
+    let dictionary = Dictionary::new();
+    let record = Record::of(&launched, 0, &dictionary).unwrap();
     assert!(record.whole());
     assert_eq!(record.places(), 5);
     assert_eq!(std::mem::size_of::<Record>(), 24);
@@ -106,9 +107,38 @@ fn a_record_is_one_small_compressed_block() {
         "{} bytes for {text} of params",
         record.block.len()
     );
-    let places = Record::of(&Launched::new(filled, None), 0).unwrap();
+    // The next job of the same shape is mostly the dictionary's text: its block is tiny.
+    let mut other = params.clone();
+    other["memberId"] = json!("98765");
+    let next = Record::of(&Launched::new(filled.clone(), Some(&other)), 0, &dictionary).unwrap();
+    assert!(
+        next.block.len() < 32,
+        "{} bytes for {text} of params",
+        next.block.len()
+    );
+    let places = Record::of(&Launched::new(filled, None), 0, &dictionary).unwrap();
     assert!(!places.whole());
     assert_eq!(places.places(), 5);
+}
+
+#[test]
+fn jobs_unlike_the_first_are_restored_exactly_too() {
+    let memory = JobMemory::default();
+    let (filled, params) = five_placeholders();
+    memory.remember("first", &Launched::new(filled.clone(), Some(&params)));
+    let unlike = json!({"other": ["shape", 1.5, {"deep": "{{credential:api/token}}"}], "n": null});
+    memory.remember("unlike", &Launched::new(Vec::new(), Some(&unlike)));
+    let long = json!({"pad": "y".repeat(5000), "p": "{{credential:portal-production/password}}"});
+    memory.remember("long", &Launched::new(Vec::new(), Some(&long)));
+    memory.remember("places", &Launched::new(filled, None));
+    for (id, sent) in [("first", &params), ("unlike", &unlike), ("long", &long)] {
+        let mut echo = json!({"echoed": "by upstream"});
+        assert!(memory.restore_detail(id, &mut echo).whole, "{id}");
+        assert_eq!(&echo, sent, "{id}");
+    }
+    let mut echo = json!({"p1": "x", "p2": "y", "p3": "z", "p4": "w", "p5": "v"});
+    assert_eq!(memory.restore("places", &mut echo), 5);
+    assert_eq!(echo["p2"], "{{credential:portal-production/username}}");
 }
 
 #[test]
