@@ -21,7 +21,7 @@
 //! placeholders, so a job of 5 placeholders like the first one but for its `memberId` takes a
 //! block under 32 bytes (about 100 bytes a record in all), where compressed alone it took about
 //! 120 (210 a record) and a general cache entry of the parsed parts 1 700. A job unlike the
-//! first is compressed no worse than alone.
+//! first is compressed about as well as alone.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
