@@ -16,12 +16,11 @@
 //!
 //! Each record is kept small, since a busy app launches a great many jobs: one node of an
 //! insertion-ordered map (`hashlink`) holding the job id and one LZ4-compressed block (the
-//! `params` text, or the filled places). Every block is compressed against the same
-//! dictionary, the first record's text: an app's jobs share their params' keys and
-//! placeholders, so a job of 5 placeholders like the first one but for its `memberId` takes a
-//! block under 32 bytes (about 100 bytes a record in all), where compressed alone it took about
-//! 120 (210 a record) and a general cache entry of the parsed parts 1 700. A job unlike the
-//! first is compressed about as well as alone.
+//! `params` text, or the filled places). Every block is compressed against a dictionary: an
+//! earlier job's text of the same shape (see [`dictionaries`]). An app's jobs share their
+//! params' keys and placeholders, so a job of 5 placeholders like an earlier one but for its
+//! `memberId` takes a block of about 32 bytes (about 100 bytes a record in all), where compressed
+//! alone it took about 120 (210 a record) and a general cache entry of the parsed parts 1 700.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +31,9 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::placeholders::pointer;
+use dictionaries::Dictionaries;
+
+mod dictionaries;
 
 /// Jobs remembered by default.
 pub const DEFAULT_CAPACITY: u64 = 100_000;
@@ -103,16 +105,6 @@ struct Record {
     places: u16,
 }
 
-/// The text every record is compressed against: the first record's own (up to
-/// [`DICTIONARY_BYTES`]). An app launches the same few workflows with params of the same
-/// shape, so a job's text is mostly the first one's (its keys, its placeholders) and its block
-/// holds little more than what differs. Kept for the memory's life: every record needs it.
-type Dictionary = std::sync::OnceLock<Box<[u8]>>;
-
-/// The most of the first record's text kept as the dictionary: each compression reads all of
-/// it, so a larger one costs every job more time for a gain only on larger params.
-const DICTIONARY_BYTES: usize = 1024;
-
 /// The flag in [`Record::places`] of a record that holds the whole `params`.
 const WHOLE: u16 = 1 << 15;
 
@@ -120,9 +112,9 @@ const WHOLE: u16 = 1 << 15;
 const MAX_PLACES: u16 = WHOLE - 1;
 
 impl Record {
-    /// The record of a job, compressed against `dictionary`; `None` when it weighs too much to
-    /// count.
-    fn of(launched: &Launched, at: u32, dictionary: &Dictionary) -> Option<Self> {
+    /// The record of a job, compressed against one of `dictionaries`; `None` when it weighs too
+    /// much to count.
+    fn of(launched: &Launched, at: u32, dictionaries: &Dictionaries) -> Option<Self> {
         let weight = u16::try_from(launched.weight()).ok()?;
         let places = u16::try_from(launched.filled.len()).map_or(MAX_PLACES, |n| n.min(MAX_PLACES));
         let (text, places): (std::borrow::Cow<'_, [u8]>, u16) = match &launched.params {
@@ -139,10 +131,8 @@ impl Record {
                 )
             }
         };
-        let dictionary = dictionary.get_or_init(|| text[..text.len().min(DICTIONARY_BYTES)].into());
         Some(Self {
-            block: lz4_flex::block::compress_prepend_size_with_dict(&text, dictionary)
-                .into_boxed_slice(),
+            block: dictionaries.compress(&text),
             at,
             weight,
             places,
@@ -203,7 +193,7 @@ pub struct JobMemory {
 
 struct Inner {
     store: Mutex<Store>,
-    dictionary: Dictionary,
+    dictionaries: Dictionaries,
     capacity: u64,
     ttl_secs: u32,
     epoch: Instant,
@@ -232,7 +222,7 @@ impl JobMemory {
                     jobs: LinkedHashMap::with_hasher(foldhash::fast::RandomState::default()),
                     weight: 0,
                 }),
-                dictionary: Dictionary::new(),
+                dictionaries: Dictionaries::default(),
                 capacity,
                 ttl_secs: u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX),
                 epoch: Instant::now(),
@@ -281,7 +271,7 @@ impl JobMemory {
         if launched.is_empty() {
             return;
         }
-        let Some(record) = Record::of(launched, self.now(), &self.inner.dictionary) else {
+        let Some(record) = Record::of(launched, self.now(), &self.inner.dictionaries) else {
             return;
         };
         if u64::from(record.weight) > self.inner.capacity {
@@ -321,9 +311,7 @@ impl JobMemory {
             };
             (record.block.clone(), record.places(), record.whole())
         };
-        let dictionary = self.inner.dictionary.get().map_or(&[][..], |d| &d[..]);
-        let Ok(text) = lz4_flex::block::decompress_size_prepended_with_dict(&block, dictionary)
-        else {
+        let Some(text) = self.inner.dictionaries.decompress(&block) else {
             return Restored::default();
         };
         if whole {

@@ -97,8 +97,8 @@ fn a_record_is_one_small_compressed_block() {
     let (filled, params) = five_placeholders();
     let launched = Launched::new(filled.clone(), Some(&params));
     let text = launched.params.as_ref().unwrap().len();
-    let dictionary = Dictionary::new();
-    let record = Record::of(&launched, 0, &dictionary).unwrap();
+    let dictionaries = Dictionaries::default();
+    let record = Record::of(&launched, 0, &dictionaries).unwrap();
     assert!(record.whole());
     assert_eq!(record.places(), 5);
     assert_eq!(std::mem::size_of::<Record>(), 24);
@@ -110,15 +110,52 @@ fn a_record_is_one_small_compressed_block() {
     // The next job of the same shape is mostly the dictionary's text: its block is tiny.
     let mut other = params.clone();
     other["memberId"] = json!("98765");
-    let next = Record::of(&Launched::new(filled.clone(), Some(&other)), 0, &dictionary).unwrap();
+    let next = Record::of(
+        &Launched::new(filled.clone(), Some(&other)),
+        0,
+        &dictionaries,
+    )
+    .unwrap();
     assert!(
-        next.block.len() < 32,
+        next.block.len() < 40,
         "{} bytes for {text} of params",
         next.block.len()
     );
-    let places = Record::of(&Launched::new(filled, None), 0, &dictionary).unwrap();
+    let places = Record::of(&Launched::new(filled, None), 0, &dictionaries).unwrap();
     assert!(!places.whole());
     assert_eq!(places.places(), 5);
+}
+
+#[test]
+fn a_new_shape_of_params_gets_a_dictionary_of_its_own() {
+    let dictionaries = Dictionaries::default();
+    let (filled, params) = five_placeholders();
+    // Too short to be a dictionary: compressed alone.
+    let tiny = Launched::new(Vec::new(), Some(&json!({"memberId": "1"})));
+    Record::of(&tiny, 0, &dictionaries).unwrap();
+    assert_eq!(dictionaries.len(), 0);
+    let other = json!({"workflow_input": {"address": "1 Main St", "zip": "12345", "n": [1, 2, 3]}});
+    Record::of(&Launched::new(Vec::new(), Some(&other)), 0, &dictionaries).unwrap();
+    assert_eq!(dictionaries.len(), 1);
+    // Unlike the first dictionary: becomes the next one, and the next job like it is tiny.
+    Record::of(
+        &Launched::new(filled.clone(), Some(&params)),
+        0,
+        &dictionaries,
+    )
+    .unwrap();
+    assert_eq!(dictionaries.len(), 2);
+    let mut again = params.clone();
+    again["memberId"] = json!("55555");
+    let record = Record::of(&Launched::new(filled, Some(&again)), 0, &dictionaries).unwrap();
+    assert!(record.block.len() < 40, "{}", record.block.len());
+    assert_eq!(dictionaries.len(), 2);
+    // Their number is bounded.
+    for i in 0..100 {
+        let shape = json!({format!("k{i}"): format!("{i:x}{}", "v".repeat(40))});
+        Record::of(&Launched::new(Vec::new(), Some(&shape)), 0, &dictionaries).unwrap();
+    }
+    assert_eq!(dictionaries.len(), dictionaries::MAX_DICTIONARIES);
 }
 
 #[test]
