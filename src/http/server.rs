@@ -233,52 +233,37 @@ pub async fn serve<H: Handler>(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let open = options.observer.as_ref().map(|observer| observer.opened());
-        match &workers {
-            Some(workers) => {
-                // The stream was registered with this runtime's reactor when it was accepted;
-                // its readiness must come from the worker's own, or every read and write on it
-                // would be a wake-up across threads.
-                let stream = match io.into_inner().into_std() {
-                    Ok(stream) => stream,
-                    Err(err) => {
-                        debug!(parent: &span, error = %err, "Could not hand the connection over");
-                        continue;
-                    }
-                };
-                workers.spawn(
-                    async move {
-                        let stream = match tokio::net::TcpStream::from_std(stream) {
-                            Ok(stream) => stream,
-                            Err(err) => {
-                                debug!(error = %err, "Could not take the connection over");
-                                return;
-                            }
-                        };
-                        let io = deadlined(stream, limits);
-                        let connection = builder.serve_connection_with_upgrades(io, service);
-                        if let Err(err) = watcher.watch(connection.into_owned()).await {
-                            debug!(error = %err, "Connection ended with an error");
-                        }
-                        drop((open, permit));
-                    }
-                    .instrument(span),
-                );
+        let run = move |stream: tokio::net::TcpStream| async move {
+            let connection =
+                builder.serve_connection_with_upgrades(deadlined(stream, limits), service);
+            if let Err(err) = watcher.watch(connection.into_owned()).await {
+                debug!(error = %err, "Connection ended with an error");
             }
-            None => {
-                let io = deadlined(io.into_inner(), limits);
-                let connection = builder.serve_connection_with_upgrades(io, service);
-                let watched = watcher.watch(connection.into_owned());
-                drop(tokio::spawn(
-                    async move {
-                        if let Err(err) = watched.await {
-                            debug!(error = %err, "Connection ended with an error");
-                        }
-                        drop((open, permit));
-                    }
-                    .instrument(span),
-                ));
+            drop((open, permit));
+        };
+        let Some(workers) = &workers else {
+            drop(tokio::spawn(run(io.into_inner()).instrument(span)));
+            continue;
+        };
+        // The stream was registered with this runtime's reactor when it was accepted; its
+        // readiness must come from the worker's own, or every read and write on it would be a
+        // wake-up across threads.
+        let stream = match io.into_inner().into_std() {
+            Ok(stream) => stream,
+            Err(err) => {
+                debug!(parent: &span, error = %err, "Could not hand the connection over");
+                continue;
             }
-        }
+        };
+        workers.spawn(
+            async move {
+                match tokio::net::TcpStream::from_std(stream) {
+                    Ok(stream) => run(stream).await,
+                    Err(err) => debug!(error = %err, "Could not take the connection over"),
+                }
+            }
+            .instrument(span),
+        );
     }
 
     drop(listener);

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use json_patch::jsonptr::PointerBuf;
+use json_patch::jsonptr::resolve::ResolveMut;
+use json_patch::jsonptr::{Pointer, PointerBuf};
 use json_patch::{Patch, PatchOperation, ReplaceOperation};
 use serde_json::{json, Value};
 
@@ -136,7 +137,7 @@ fn resolve<'v>(
     };
     match stored {
         Value::Object(_) | Value::Array(_) => {
-            pointer::get_relative(stored, field).ok_or_else(|| not_found(None))
+            pointer::get(stored, &placeholder.json_pointer()).ok_or_else(|| not_found(None))
         }
         scalar => Err(not_found(Some(json_type_name(scalar)))),
     }
@@ -177,8 +178,9 @@ fn as_text(
 
 /// Applies a planned patch; on failure the body is left as it was.
 ///
-/// A plan is `replace` operations only, applied here in place with their pointers looked up
-/// without allocating ([`pointer`]); a patch with any other operation goes to `json_patch`.
+/// A plan is `replace` operations only, applied here in place, each pointer resolved as it is
+/// (json-patch's own `patch` looks each one up again through `serde_json::Value::pointer`,
+/// which copies every token); a patch with any other operation goes to `json_patch`.
 /// Either way a failed patch is undone, and the values it had filled in are wiped.
 pub fn apply(body: &mut Value, patch: &Patch) -> Result<(), RewriteError> {
     let replaces = patch
@@ -194,20 +196,19 @@ pub fn apply(body: &mut Value, patch: &Patch) -> Result<(), RewriteError> {
             path: err.path.to_string(),
         });
     };
-    let mut undo: Vec<(&str, Value)> = Vec::with_capacity(replaces.len());
+    let mut undo: Vec<(&Pointer, Value)> = Vec::with_capacity(replaces.len());
     for op in replaces {
-        let path = op.path.as_str();
-        if let Some(slot) = pointer::get_mut(body, path) {
-            undo.push((path, std::mem::replace(slot, op.value.clone())));
+        if let Ok(slot) = body.resolve_mut(&op.path) {
+            undo.push((&op.path, std::mem::replace(slot, op.value.clone())));
             continue;
         }
         for (path, before) in undo.into_iter().rev() {
-            if let Some(slot) = pointer::get_mut(body, path) {
+            if let Ok(slot) = body.resolve_mut(path) {
                 wipe_value(&mut std::mem::replace(slot, before));
             }
         }
         return Err(RewriteError::PatchFailed {
-            path: path.to_owned(),
+            path: op.path.to_string(),
         });
     }
     Ok(())

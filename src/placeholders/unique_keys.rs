@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
+use json_patch::jsonptr;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 /// Where a repeated key stands: the JSON Pointer of the object's member named twice.
@@ -58,16 +59,13 @@ fn pointer(at: Option<&Segment<'_>>) -> String {
     let mut next = at;
     while let Some(segment) = next {
         tokens.push(match segment.token {
-            Token::Key(key) => key.replace('~', "~0").replace('/', "~1"),
-            Token::Index(index) => index.to_string(),
+            Token::Key(key) => jsonptr::Token::new(key),
+            Token::Index(index) => jsonptr::Token::from(index),
         });
         next = segment.parent;
     }
-    tokens.iter().rev().fold(String::new(), |mut path, token| {
-        path.push('/');
-        path.push_str(token);
-        path
-    })
+    tokens.reverse();
+    jsonptr::PointerBuf::from_tokens(tokens).to_string()
 }
 
 /// One JSON value at `at`, walked for repeated keys.

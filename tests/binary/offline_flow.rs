@@ -2,13 +2,12 @@
 //! register a webhook through the sidecar, launch a job with placeholders, receive and verify
 //! the signed callback, then watch a schedule launch jobs.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::process::Child;
 
-use crate::support::binary::{command, listening_base};
+use crate::support::binary::{listening_base, serve_mock};
 use crate::support::http::{call, TestClient};
 use crate::support::mock::ok;
 use crate::support::webhook_receiver::{hmac_hex, Receiver};
@@ -22,19 +21,7 @@ struct Sidecar {
 }
 
 async fn start_sidecar() -> Sidecar {
-    let mut child = command()
-        .args([
-            "serve",
-            "--mock",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
+    let mut child = serve_mock(&[]).spawn().expect("the binary starts");
     let base = listening_base(&mut child).await;
     Sidecar {
         child,

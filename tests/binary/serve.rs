@@ -12,7 +12,7 @@ use serde_json::json;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use crate::support::binary::{command, listening_line, refused_start, START_TIMEOUT};
+use crate::support::binary::{command, listening_line, refused_start, serve_mock, START_TIMEOUT};
 use crate::support::http::{call, TestClient};
 use crate::support::sidecar::portal_job;
 
@@ -46,18 +46,8 @@ async fn the_key_is_never_a_flag_value_in_help() {
 
 #[tokio::test]
 async fn serve_mock_prints_one_line_and_fills_a_job() {
-    let mut child = command()
-        .args([
-            "serve",
-            "--mock",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
+    let mut child = serve_mock(&[])
         .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .expect("the binary starts");
     let (base, mut stdout) = listening_line(&mut child).await;
@@ -85,19 +75,7 @@ async fn serve_mock_prints_one_line_and_fills_a_job() {
 
 #[tokio::test]
 async fn the_built_in_mocks_jobs_run_for_the_mock_job_duration() {
-    let mut child = command()
-        .args([
-            "serve",
-            "--mock",
-            "--mock-job-duration",
-            "100ms",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+    let mut child = serve_mock(&["--mock-job-duration", "100ms"])
         .spawn()
         .expect("the binary starts");
     let (base, _stdout) = listening_line(&mut child).await;

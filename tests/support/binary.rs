@@ -34,6 +34,19 @@ pub fn command() -> Command {
     command
 }
 
+/// `serve --mock` on ephemeral ports with `extra` flags, stdout piped (for [`listening_line`])
+/// and stderr dropped; the caller may add to it before spawning.
+pub fn serve_mock(extra: &[&str]) -> Command {
+    let mut command = command();
+    command
+        .args(["serve", "--mock"])
+        .args(extra)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
 /// Reads a started child's first stdout line, `listening on http://IP:PORT`; returns the base
 /// URL and the rest of stdout. Fails the test if the line does not come within
 /// [`START_TIMEOUT`] or reads otherwise.
